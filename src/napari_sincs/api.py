@@ -1,0 +1,308 @@
+"""The public Python API: compress, open_sincs, decode and saliency_map.
+
+The CLI and the napari plugin call exactly these functions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .codec.config import CompressionConfig
+from .codec.container import SincsFile, check_writable, pack, write_atomic
+from .codec.decode import Decoder
+from .codec.encoder import encode, intensity_range
+from .codec.errors import InvalidInputError
+from .codec.fit import CancelToken, ProgressEvent
+from .codec.header import SUPPORTED_DTYPES, ImageMetadata
+from .codec.layout import ArrayLayout, default_axes
+from .codec.metrics import QualityAccumulator
+from .codec.saliency import channel_thresholds, normalise, threshold_map
+from .io import read_image
+from .lazy import SincsArray, open_sincs
+
+__all__ = [
+    "CompressionReport",
+    "compress",
+    "compress_file",
+    "decode",
+    "open_sincs",
+    "saliency_map",
+]
+
+
+@dataclass(frozen=True)
+class CompressionReport:
+    """What a compression achieved, measured on the file actually written."""
+
+    path: str
+    shape: tuple[int, ...]
+    axes: str
+    dtype: str
+    raw_bytes: int
+    file_bytes: int
+    ratio: float
+    target_ratio: float
+    psnr: float
+    ssim: float
+    seconds: float
+    fit_seconds: float
+    groups: int
+    parameters_per_group: int
+    width: int
+    bits: float
+    device: str
+    attempts: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: {self.file_bytes:,} bytes from {self.raw_bytes:,} "
+            f"(ratio {self.ratio:.1f}x, asked {self.target_ratio:g}x), PSNR {self.psnr:.2f} dB, "
+            f"SSIM {self.ssim:.4f}, {self.seconds:.1f} s on {self.device}; {self.groups} groups of "
+            f"{self.parameters_per_group} parameters at {self.bits:.2f} bits"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_array(data: Any) -> np.ndarray:
+    array = data if isinstance(data, np.ndarray) else np.asarray(data)
+    if str(array.dtype) not in SUPPORTED_DTYPES:
+        raise InvalidInputError(
+            f"dtype {array.dtype} is not supported; napari-sincs compresses "
+            f"{', '.join(SUPPORTED_DTYPES)}. Convert first, e.g. array.astype('float32')."
+        )
+    return array
+
+
+def _metadata(
+    layout: ArrayLayout,
+    name: str | None,
+    scale: Mapping[str, float] | Sequence[float] | None,
+    units: Mapping[str, str] | Sequence[str] | None,
+    channel_names: Sequence[str] | None,
+) -> ImageMetadata:
+    def per_axis(values: Any, what: str) -> dict:
+        if values is None:
+            return {}
+        if isinstance(values, Mapping):
+            mapping = {str(k).lower(): v for k, v in values.items()}
+        else:
+            values = list(values)
+            if len(values) != layout.ndim:
+                raise InvalidInputError(
+                    f"{what} has {len(values)} entries for {layout.ndim} axes ({layout.axes}); "
+                    "give one per axis or a mapping such as {'y': 0.1}."
+                )
+            mapping = dict(zip(layout.axes, values))
+        unknown = set(mapping) - set(layout.axes)
+        if unknown:
+            raise InvalidInputError(f"{what} names axes {sorted(unknown)} the array does not have.")
+        return mapping
+
+    scales = {k: float(v) for k, v in per_axis(scale, "scale").items()}
+    if not all(math.isfinite(v) and v > 0 for v in scales.values()):
+        raise InvalidInputError(f"voxel sizes must be positive numbers (got {scales}).")
+    names = [str(n) for n in channel_names or []]
+    if names and len(names) != layout.extent("c"):
+        raise InvalidInputError(
+            f"{len(names)} channel names for {layout.extent('c')} channels; give one per channel."
+        )
+    return ImageMetadata(
+        name=name or "",
+        scale=scales,
+        units={k: str(v) for k, v in per_axis(units, "units").items()},
+        channel_names=names,
+    )
+
+
+def _resolve_saliency(
+    saliency: str | np.ndarray | None, layout: ArrayLayout, config: CompressionConfig
+) -> tuple[CompressionConfig, np.ndarray | None]:
+    if saliency is None:
+        return config, None
+    if isinstance(saliency, str):
+        return config.replace(saliency=saliency), None
+    saliency_array = np.asarray(saliency)
+    if saliency_array.shape != layout.shape:
+        raise InvalidInputError(
+            f"the saliency map has shape {saliency_array.shape} but the image has {layout.shape}; "
+            "pass a map of the same shape (e.g. from saliency_map())."
+        )
+    return config, layout.to_canonical(saliency_array)
+
+
+def compress(
+    data: Any,
+    path: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    ratio: float | None = None,
+    config: CompressionConfig | None = None,
+    saliency: str | np.ndarray | None = None,
+    name: str | None = None,
+    scale: Mapping[str, float] | Sequence[float] | None = None,
+    units: Mapping[str, str] | Sequence[str] | None = None,
+    channel_names: Sequence[str] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+    overwrite: bool = False,
+    **settings: Any,
+) -> CompressionReport:
+    """Compress an image into a .sincs file and report what the file achieves.
+
+    `axes` names each dimension with t, c, z, y, x (default by ndim: yx, zyx, tzyx, tczyx).
+    `saliency` is "threshold", "uniform", or an array of the image's shape (an edited map).
+    Any CompressionConfig field can be given as a keyword (time_groups=4, block=(64, 64), ...).
+    The file is verified by decoding it before it is written; nothing is written on error.
+    """
+    started = time.perf_counter()
+    array = _check_array(data)
+    layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
+    if ratio is not None:
+        settings["ratio"] = ratio
+    base = config or CompressionConfig()
+    config = base.replace(**settings) if settings else base
+    config, saliency5d = _resolve_saliency(saliency, layout, config)
+    metadata = _metadata(layout, name, scale, units, channel_names)
+    target = Path(path)
+    check_writable(target, overwrite)
+    array5d = layout.to_canonical(array)
+    encoded = encode(array5d, layout, metadata, config, saliency5d, progress, cancel)
+    quality = _verify(pack(encoded.header.to_dict(), encoded.blobs), array5d, progress, cancel)
+    header = encoded.header
+    stats = {"psnr": quality.psnr, "ssim": quality.ssim, "device": encoded.device}
+    final = pack({**header.to_dict(), "stats": stats}, encoded.blobs)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    write_atomic(target, final, overwrite)
+    return CompressionReport(
+        path=str(target),
+        shape=layout.shape,
+        axes=layout.axes,
+        dtype=header.dtype,
+        raw_bytes=header.raw_bytes,
+        file_bytes=len(final),
+        ratio=header.raw_bytes / len(final),
+        target_ratio=config.ratio,
+        psnr=quality.psnr,
+        ssim=quality.ssim,
+        seconds=time.perf_counter() - started,
+        fit_seconds=encoded.fit_seconds,
+        groups=len(header.plan),
+        parameters_per_group=header.model.n_parameters,
+        width=header.model.width,
+        bits=header.bits,
+        device=encoded.device,
+        attempts=encoded.attempts,
+    )
+
+
+def compress_file(
+    source: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    **kwargs: Any,
+) -> CompressionReport:
+    """Read a TIFF/OME-TIFF/ImageJ TIFF/PNG and compress it, keeping what the file says about
+    its axes, voxel size, units and channel names. Keywords are those of `compress`."""
+    image = read_image(source, axes)
+    meta = image.metadata
+    return compress(
+        image.data,
+        path,
+        axes=image.axes,
+        name=meta.name,
+        scale=meta.scale,
+        units=meta.units,
+        channel_names=meta.channel_names or None,
+        **kwargs,
+    )
+
+
+def _verify(
+    packed: bytes,
+    array5d: np.ndarray,
+    progress: Callable[[ProgressEvent], None] | None,
+    cancel: CancelToken | None,
+) -> QualityAccumulator:
+    """Decode the packed file plane by plane and compare with the original."""
+    decoder = Decoder(SincsFile(packed))
+    lo, hi = intensity_range(array5d)
+    quality = QualityAccumulator(max(hi) - min(lo))
+    t_count, c_count, z_count = array5d.shape[:3]
+    planes = t_count * c_count * z_count
+    done = 0
+    for t in range(t_count):
+        for c in range(c_count):
+            for z in range(z_count):
+                region = (
+                    slice(t, t + 1),
+                    slice(c, c + 1),
+                    slice(z, z + 1),
+                    slice(None),
+                    slice(None),
+                )
+                quality.add(array5d[t, c, z], decoder.decode(region)[0, 0, 0])
+                done += 1
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if progress is not None:
+                progress(ProgressEvent(done, planes, 0, 0, 0.0, "verify"))
+    return quality
+
+
+def decode(
+    source: str | os.PathLike[str] | SincsArray,
+    region: Sequence[slice] | None = None,
+    level: int = 0,
+) -> np.ndarray:
+    """Decode a whole file, or a region (one slice per axis, in the file's axes) at a level."""
+    array = source if isinstance(source, SincsArray) else open_sincs(source, cache_bytes=0)
+    try:
+        view = array.at_level(level)
+        if region is None:
+            return view[...]
+        return view[tuple(region)]
+    finally:
+        if array is not source:
+            array.close()
+
+
+def saliency_map(
+    data: Any,
+    *,
+    axes: str | None = None,
+    method: str = "threshold",
+    threshold: float | None = None,
+    floor: float | None = None,
+) -> np.ndarray:
+    """The sampling weights compression would use, same shape as `data` (for preview/editing).
+
+    The threshold is a normalised intensity in [0, 1] per channel (Otsu's when None); the floor
+    is the weight of voxels below it (the config default when None).
+    """
+    config = CompressionConfig(saliency=method, threshold=threshold)
+    if floor is not None:
+        config = config.replace(saliency_floor=floor)
+    array = _check_array(data)
+    layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
+    array5d = layout.to_canonical(array)
+    if config.saliency == "uniform":
+        return np.ones(array.shape, dtype=np.float32)
+    lo, hi = intensity_range(array5d)
+    levels = channel_thresholds(array5d, lo, hi, threshold)
+    out = np.empty(array5d.shape, dtype=np.float32)
+    for c in range(array5d.shape[1]):
+        normalised = normalise(array5d[:, c], lo[c], hi[c])
+        out[:, c] = threshold_map(normalised, levels[c], config.saliency_floor)
+    return layout.from_canonical(out)

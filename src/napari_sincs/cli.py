@@ -1,0 +1,280 @@
+"""The `sincs` command line: compress, decompress, info, demo.
+
+Every failure the user can fix prints one line, `sincs: error: ...`, and exits with status 2;
+Ctrl-C during compression cancels cleanly (no file written) and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ._version import __version__
+from .api import compress_file, open_sincs
+from .codec.config import SALIENCY_METHODS, CompressionConfig
+from .codec.errors import CompressionCancelled, InvalidInputError, SincsError
+from .codec.fit import CancelToken, ProgressEvent
+from .io import write_tiff
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected sizes such as 64,64 or 16,64,64, got {text!r}"
+        ) from exc
+
+
+def parse_roi(text: str, shape: Sequence[int]) -> tuple[slice, ...]:
+    """'z0:z1,y0:y1,x0:x1' (the last axes; ':' keeps an axis whole, 'i' takes one index)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > len(shape):
+        raise InvalidInputError(
+            f"--roi names {len(parts)} axes but the file has {len(shape)}; give at most one "
+            "range per axis, e.g. 10:20,0:256,0:256."
+        )
+    region = [slice(0, s) for s in shape]
+    for i, part in enumerate(parts, start=len(shape) - len(parts)):
+        try:
+            if ":" in part:
+                lo, hi = part.split(":", 1)
+                start = int(lo) if lo else 0
+                stop = int(hi) if hi else shape[i]
+            else:
+                start = int(part)
+                stop = start + 1
+        except ValueError as exc:
+            raise InvalidInputError(f"--roi entry {part!r} is not a range such as 10:20.") from exc
+        start, stop, _ = slice(start, stop).indices(shape[i])
+        if stop <= start:
+            raise InvalidInputError(
+                f"--roi entry {part!r} selects nothing on an axis of {shape[i]}."
+            )
+        region[i] = slice(start, stop)
+    return tuple(region)
+
+
+class _ProgressBar:
+    """tqdm bar on stderr, opened at the first progress event (errors before it print alone)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: tqdm | None = None
+        self.attempt = 0
+        self.stage = ""
+
+    def _reset(self, description: str) -> tqdm:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=1,
+                disable=self.quiet,
+                dynamic_ncols=True,
+                file=sys.stderr,
+                mininterval=0.5,
+                bar_format="{desc}{percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
+            )
+        self.bar.reset(total=1)
+        self.bar.set_description(description)
+        self.bar.set_postfix()
+        return self.bar
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage == "fit":
+            if event.attempt != self.attempt:
+                self.attempt = event.attempt
+                self._reset("fitting" if event.attempt == 1 else f"refit {event.attempt}")
+            bar = self.bar
+            done = (event.group + event.step / event.steps) / event.groups
+            bar.set_postfix(
+                group=f"{event.group + 1}/{event.groups}", loss=f"{event.loss:.2e}", refresh=False
+            )
+        else:
+            if event.stage != self.stage:
+                self._reset("verifying")
+            bar = self.bar
+            done = event.group / event.groups
+        self.stage = event.stage
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _compress(args: argparse.Namespace) -> int:
+    output = Path(args.output) if args.output else Path(args.input).with_suffix(".sincs")
+    settings = {
+        key: value
+        for key, value in {
+            "time_groups": args.groups,
+            "block": args.block,
+            "saliency": args.saliency,
+            "threshold": args.threshold,
+            "steps": args.steps,
+            "seed": args.seed,
+            "device": args.device,
+        }.items()
+        if value is not None
+    }
+    config = CompressionConfig(ratio=args.ratio, **settings)
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    bar = _ProgressBar(args.quiet)
+    try:
+        report = compress_file(
+            args.input,
+            output,
+            axes=args.axes,
+            config=config,
+            progress=bar,
+            cancel=cancel,
+            overwrite=args.force,
+        )
+    finally:
+        bar.close()
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report)
+    return 0
+
+
+def _decompress(args: argparse.Namespace) -> int:
+    output = Path(args.output) if args.output else Path(args.input).with_suffix(".tif")
+    with open_sincs(args.input, cache_bytes=0) as lazy:
+        view = lazy.at_level(args.level)
+        region = parse_roi(args.roi, view.shape) if args.roi else None
+        data = view[region] if region is not None else view[...]
+        metadata = lazy.header.metadata
+        if args.level:
+            factor = 2**args.level
+            scaled = {a: s * factor if a in "yx" else s for a, s in metadata.scale.items()}
+            metadata = type(metadata)(metadata.name, scaled, metadata.units, metadata.channel_names)
+        write_tiff(output, data, lazy.axes, metadata, overwrite=args.force)
+    print(f"wrote {output} ({'x'.join(map(str, data.shape))} {data.dtype}, axes {lazy.axes})")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    with open_sincs(args.input, cache_bytes=0) as lazy:
+        header = lazy.header
+        size = lazy.decoder.source.file_size
+        info = {
+            "file": str(args.input),
+            "format_version": ".".join(map(str, lazy.decoder.source.version)),
+            "codec_version": header.codec_version,
+            "shape": list(header.layout.shape),
+            "axes": header.layout.axes,
+            "dtype": header.dtype,
+            "name": header.metadata.name,
+            "scale": header.metadata.scale,
+            "units": header.metadata.units,
+            "channel_names": header.metadata.channel_names,
+            "file_bytes": size,
+            "raw_bytes": header.raw_bytes,
+            "ratio": round(header.raw_bytes / size, 2),
+            "groups": len(header.plan),
+            "time_groups": header.plan.time_groups,
+            "block": list(header.plan.block),
+            "keyframe_interval": header.plan.keyframe_interval,
+            "model": header.model.to_dict(),
+            "parameters_per_group": header.model.n_parameters,
+            "weight_bits": header.bits,
+            "levels": [list(level.shape) for level in lazy.levels],
+            "stats": header.stats,
+            "config": header.config.to_dict(),
+        }
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return 0
+    for key, value in info.items():
+        if key == "config":
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        print(f"{key:>22}: {value}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    _, summary = run_demo(args.output, args.ratio)
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sincs",
+        description="Compress bioimages into implicit neural representations (.sincs) and back.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-sincs {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the codec decides")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    c = commands.add_parser("compress", help="compress a TIFF/PNG into a .sincs file")
+    c.add_argument("input", help="TIFF, OME-TIFF, ImageJ TIFF, PNG or JPEG")
+    c.add_argument("-o", "--output", help="output .sincs (default: input name with .sincs)")
+    c.add_argument("--ratio", type=float, default=100.0, help="target compression ratio (100)")
+    c.add_argument("--axes", help="name every dimension, e.g. tyx or zyxc (default: from file)")
+    c.add_argument("--groups", type=int, help="interlaced time groups (default: up to 4)")
+    c.add_argument("--block", type=_ints, help="spatial block y,x or z,y,x (default: from budget)")
+    c.add_argument("--saliency", choices=SALIENCY_METHODS, help="sampling map (threshold)")
+    c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
+    c.add_argument("--steps", type=int, help="training steps of a keyframe group (1500)")
+    c.add_argument("--seed", type=int, help="random seed (0)")
+    c.add_argument("--device", help="auto, cpu, cuda or cuda:N (auto)")
+    c.add_argument("--force", action="store_true", help="overwrite an existing output")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(run=_compress)
+
+    d = commands.add_parser("decompress", help="decode a .sincs file (or a region) to OME-TIFF")
+    d.add_argument("input", help=".sincs file")
+    d.add_argument("-o", "--output", help="output TIFF (default: input name with .tif)")
+    d.add_argument("--roi", help="region, e.g. 10:20,0:256,0:256 (last axes of the file)")
+    d.add_argument("--level", type=int, default=0, help="pyramid level: y, x divided by 2**L")
+    d.add_argument("--force", action="store_true", help="overwrite an existing output")
+    d.set_defaults(run=_decompress)
+
+    i = commands.add_parser("info", help="describe a .sincs file")
+    i.add_argument("input", help=".sincs file")
+    i.add_argument("--json", action="store_true", help="print as JSON")
+    i.set_defaults(run=_info)
+
+    m = commands.add_parser("demo", help="round trip on the bundled sample, with a preview PNG")
+    m.add_argument("-o", "--output", default="sincs-demo", help="output folder (sincs-demo)")
+    m.add_argument("--ratio", type=float, default=100.0, help="target compression ratio (100)")
+    m.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s"
+    )
+    try:
+        return args.run(args)
+    except CompressionCancelled as exc:
+        print(f"sincs: cancelled: {exc}", file=sys.stderr)
+        return 130
+    except SincsError as exc:
+        print(f"sincs: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

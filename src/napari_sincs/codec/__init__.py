@@ -1,0 +1,1 @@
+"""The SINCS codec core: pure numpy/torch, no Qt and no napari."""

@@ -1,0 +1,171 @@
+"""CompressionConfig: every knob of a compression in one validated dataclass.
+
+The whole config is serialised into the .sincs header, so a file always says how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidConfigError
+
+SALIENCY_METHODS = ("threshold", "uniform")
+INR_FAMILIES = ("pe_mlp",)
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidConfigError(message)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """Settings of one compression; `None` means "choose from the data and the byte budget"."""
+
+    ratio: float = 100.0
+    time_groups: int | None = None
+    block: tuple[int, ...] | None = None
+    saliency: str = "threshold"
+    threshold: float | None = None
+    saliency_floor: float = 0.3
+    family: str = "pe_mlp"
+    width: int | None = None
+    depth: int = 3
+    frequencies: int | None = None
+    steps: int = 1500
+    transfer_steps: int | None = None
+    batch_size: int = 16384
+    learning_rate: float = 5e-3
+    weight_bits: float = 8.0
+    keyframe_interval: int = 16
+    weight_transfer: bool = True
+    residual_coding: bool = True
+    seed: int = 0
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check(
+            _is_number(self.ratio) and self.ratio > 1,
+            f"ratio must be a number above 1 (got {self.ratio!r}); ask for e.g. ratio=100.",
+        )
+        if self.time_groups is not None:
+            _check(
+                isinstance(self.time_groups, int) and self.time_groups >= 1,
+                f"time_groups must be a whole number ≥ 1 or None (got {self.time_groups!r}).",
+            )
+        if self.block is not None:
+            block = tuple(self.block)
+            _check(
+                len(block) in (2, 3) and all(isinstance(b, int) and b >= 2 for b in block),
+                f"block must be 2 (y, x) or 3 (z, y, x) whole numbers ≥ 2 (got {self.block!r}).",
+            )
+            object.__setattr__(self, "block", block)
+        _check(
+            self.saliency in SALIENCY_METHODS,
+            f"saliency must be one of {', '.join(SALIENCY_METHODS)} (got {self.saliency!r}).",
+        )
+        if self.threshold is not None:
+            _check(
+                _is_number(self.threshold) and 0 <= self.threshold <= 1,
+                f"threshold is a normalised intensity in [0, 1] (got {self.threshold!r}); "
+                "leave it unset to use Otsu's threshold.",
+            )
+        _check(
+            _is_number(self.saliency_floor) and 0 < self.saliency_floor <= 1,
+            f"saliency_floor must be in (0, 1] so that background is still sampled "
+            f"(got {self.saliency_floor!r}).",
+        )
+        _check(
+            self.family in INR_FAMILIES,
+            f"family must be one of {', '.join(INR_FAMILIES)} (got {self.family!r}).",
+        )
+        if self.width is not None:
+            _check(
+                isinstance(self.width, int) and 2 <= self.width <= 1024,
+                f"width must be between 2 and 1024 (got {self.width!r}); leave it unset to "
+                "size the networks from the ratio.",
+            )
+        _check(
+            isinstance(self.depth, int) and 1 <= self.depth <= 16,
+            f"depth (hidden layers) must be between 1 and 16 (got {self.depth!r}).",
+        )
+        if self.frequencies is not None:
+            _check(
+                isinstance(self.frequencies, int) and 0 <= self.frequencies <= 16,
+                f"frequencies must be between 0 and 16 (got {self.frequencies!r}).",
+            )
+        _check(
+            isinstance(self.steps, int) and self.steps >= 1,
+            f"steps must be a whole number ≥ 1 (got {self.steps!r}).",
+        )
+        if self.transfer_steps is not None:
+            _check(
+                isinstance(self.transfer_steps, int) and self.transfer_steps >= 1,
+                f"transfer_steps must be a whole number ≥ 1 (got {self.transfer_steps!r}).",
+            )
+        _check(
+            isinstance(self.batch_size, int) and self.batch_size >= 16,
+            f"batch_size must be a whole number ≥ 16 (got {self.batch_size!r}).",
+        )
+        _check(
+            _is_number(self.learning_rate) and 0 < self.learning_rate < 1,
+            f"learning_rate must be in (0, 1) (got {self.learning_rate!r}).",
+        )
+        _check(
+            _is_number(self.weight_bits) and 2 <= self.weight_bits <= 16,
+            f"weight_bits must be between 2 and 16 (got {self.weight_bits!r}).",
+        )
+        _check(
+            isinstance(self.keyframe_interval, int) and self.keyframe_interval >= 1,
+            f"keyframe_interval must be a whole number ≥ 1 (got {self.keyframe_interval!r}).",
+        )
+        _check(isinstance(self.seed, int), f"seed must be a whole number (got {self.seed!r}).")
+        _check(
+            isinstance(self.device, str)
+            and (self.device in DEVICES or self.device.startswith("cuda:")),
+            f"device must be one of {', '.join(DEVICES)} or cuda:N (got {self.device!r}).",
+        )
+
+    @property
+    def effective_transfer_steps(self) -> int:
+        """Steps for a warm-started group: fewer than from scratch, the point of transfer."""
+        if self.transfer_steps is not None:
+            return self.transfer_steps
+        return max(1, self.steps // 3)
+
+    def replace(self, **changes: Any) -> CompressionConfig:
+        """A copy with some settings changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every setting."""
+        data = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"
+        }
+        if data["block"] is not None:
+            data["block"] = list(data["block"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompressionConfig:
+        """Rebuild from a header; keys from newer versions are kept aside in `extra`, not lost."""
+        if not isinstance(data, dict):
+            raise InvalidConfigError(f"config must be a mapping, got {type(data).__name__}.")
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        if known.get("block") is not None:
+            known["block"] = tuple(known["block"])
+        extra = {k: v for k, v in data.items() if k not in names}
+        try:
+            return cls(**known, extra=extra)
+        except TypeError as exc:
+            raise InvalidConfigError(f"config has a value of the wrong type: {exc}") from exc

@@ -1,0 +1,175 @@
+"""Region and level decoding: evaluate only the networks of the groups a region meets.
+
+A region is five slices in canonical (t, c, z, y, x) order, in the index space of a level:
+level L samples y and x every 2**L voxels (pixel j of level L is voxel j * 2**L), so every level
+of the pyramid is an exact subsampling of the full decode and costs 4**L times less.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from .container import SincsFile
+from .entropy import decode_chain
+from .errors import CorruptFileError
+from .exact import ExactNetwork
+from .grouping import Group
+from .header import FileHeader
+
+
+def level_shape(shape: tuple[int, ...], level: int) -> tuple[int, int, int, int, int]:
+    """Canonical shape of a pyramid level: y and x divided by 2**level, rounded up."""
+    t, c, z, y, x = shape
+    f = 2**level
+    return (t, c, z, math.ceil(y / f), math.ceil(x / f))
+
+
+def level_count(shape: tuple[int, ...], smallest: int = 64) -> int:
+    """Levels down to the first whose larger side is at most `smallest` pixels."""
+    side = max(shape[3], shape[4])
+    levels = 1
+    while side > smallest:
+        side = math.ceil(side / 2)
+        levels += 1
+    return levels
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+class Decoder:
+    """Decodes regions of a .sincs file; thread-safe, caches decoded chains and models."""
+
+    def __init__(self, source: SincsFile, device: torch.device | str = "cpu", cache: int = 256):
+        self.source = source
+        self.header = FileHeader.from_dict(source.header)
+        self.plan = self.header.plan
+        self._chains = self.plan.chains()
+        if source.n_blobs != len(self._chains):
+            raise CorruptFileError(
+                f"{source.path.name} has {source.n_blobs} weight blobs where its group plan needs "
+                f"{len(self._chains)}; the file is damaged."
+            )
+        self.device = torch.device(device)
+        self._lock = threading.Lock()
+        self._weights: _LRU = _LRU(max(4, cache // max(1, self.plan.keyframe_interval)))
+        self._networks: _LRU = _LRU(cache)
+        self.groups_evaluated = 0
+        lo = np.asarray(self.header.intensity_min, dtype=np.float64)
+        self._offset = lo
+        self._span = np.asarray(self.header.intensity_max, dtype=np.float64) - lo
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        return self.header.layout.canonical_shape
+
+    def _chain_weights(self, chain: int) -> np.ndarray:
+        with self._lock:
+            cached = self._weights.get(chain)
+        if cached is not None:
+            return cached
+        spec = self.header.model
+        groups = len(self._chains[chain])
+        shapes = spec.parameter_shapes
+        quantised = decode_chain(self.source.read_blob(chain), groups, shapes)
+        weights = quantised.dequantise(shapes, np.float64)
+        if not np.all(np.isfinite(weights)):
+            raise CorruptFileError(f"weight blob {chain} decodes to non-finite weights.")
+        with self._lock:
+            self._weights.put(chain, weights)
+        return weights
+
+    def group_parameters(self, index: int) -> np.ndarray:
+        """Dequantised flat parameters of one group (exact float64 dyadics)."""
+        chain = self.plan.chain_of(index)
+        return self._chain_weights(chain)[index - self._chains[chain].start]
+
+    def network(self, index: int) -> ExactNetwork:
+        with self._lock:
+            cached = self._networks.get(index)
+        if cached is not None:
+            return cached
+        network = ExactNetwork(self.header.model, self.group_parameters(index), self.device)
+        with self._lock:
+            self._networks.put(index, network)
+        return network
+
+    def decode(self, region: tuple[slice, ...] | None = None, level: int = 0) -> np.ndarray:
+        """Decode a canonical region (unit-step slices in level index space) to the file's dtype."""
+        shape = level_shape(self.shape, level)
+        region = _clip_region(region, shape)
+        out = np.empty([s.stop - s.start for s in region], dtype=self.header.dtype)
+        if out.size == 0:
+            return out
+        step = 2**level
+        t, c, z, y, x = region
+        full = (
+            t,
+            c,
+            z,
+            slice(y.start * step, (y.stop - 1) * step + 1),
+            slice(x.start * step, (x.stop - 1) * step + 1),
+        )
+        for group in self.plan.groups_meeting(full):
+            self._decode_group(group, region, step, out)
+        return out
+
+    def _decode_group(
+        self, group: Group, region: tuple[slice, ...], step: int, out: np.ndarray
+    ) -> None:
+        plan = self.plan
+        t, c, z, y, x = region
+        frames = np.asarray([f for f in plan.frames(group.phase) if t.start <= f < t.stop])
+        where = {"t": frames - t.start}
+        local = {"t": (frames - group.phase) // plan.time_groups}
+        bz, by, bx = plan.spatial_slices(group.block)
+        for name, sl, block, stride in (("z", z, bz, 1), ("y", y, by, step), ("x", x, bx, step)):
+            lo = max(sl.start, -(-block.start // stride))
+            hi = min(sl.stop, -(-block.stop // stride))
+            positions = np.arange(lo, hi, dtype=np.int64)
+            where[name] = positions - sl.start
+            local[name] = positions * stride - block.start
+        if any(len(v) == 0 for v in where.values()):
+            return
+        axes = self.header.model.axes
+        values = self.network(group.index).evaluate([local[a].astype(np.int64) for a in axes])
+        values = values.reshape([len(where[a]) for a in "tzyx"])
+        index = np.ix_(where["t"], where["z"], where["y"], where["x"])
+        out[:, group.channel - c.start][index] = self._denormalise(values, group.channel)
+        with self._lock:
+            self.groups_evaluated += 1
+
+    def _denormalise(self, values: np.ndarray, channel: int) -> np.ndarray:
+        values = np.clip(values, 0.0, 1.0)
+        values = values * self._span[channel] + self._offset[channel]
+        dtype = np.dtype(self.header.dtype)
+        if dtype.kind == "f":
+            return values.astype(dtype)
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+
+
+def _clip_region(region: tuple[slice, ...] | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    if region is None:
+        return tuple(slice(0, s) for s in shape)
+    clipped = []
+    for sl, size in zip(region, shape):
+        start, stop, stride = sl.indices(size)
+        if stride != 1:
+            raise ValueError("decode regions take unit-step slices; subsample with `level`.")
+        clipped.append(slice(start, max(start, stop)))
+    return tuple(clipped)

@@ -1,0 +1,252 @@
+"""From a canonical array to the header and weight blobs of a .sincs file.
+
+Plan the groups from the byte budget, fit every chain (weight transfer inside a chain), then
+search the weight precision that fills the budget. If even a coarse precision overshoots, or the
+finest leaves most of the budget unused, the networks are resized from the measured bits per
+parameter and fitted again (at most MAX_ATTEMPTS times in all).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._version import __version__
+from .config import CompressionConfig
+from .container import INDEX_ENTRY, pack
+from .errors import InvalidInputError, RatioUnreachableError
+from .fit import CancelToken, FitSettings, GroupFit, ProgressEvent, fit_chain, pick_device
+from .grouping import GroupPlan
+from .header import FileHeader, ImageMetadata
+from .layout import ArrayLayout
+from .rate import MIN_BITS, SEARCH_LEVEL, Design, design, encode_chains, resize, search_bits
+from .saliency import channel_thresholds, normalise, threshold_map, user_map
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+GOOD_BITS = 6.0
+UNDERUSED = 0.75
+FINAL_LEVEL = 19
+_STATS_PLACEHOLDER = {
+    "psnr": 12.345678901234,
+    "ssim": 0.123456789012,
+    "ratio": 123.45678901234,
+    "seconds": 1234.5678901234,
+    "device": "cuda:0",
+}
+
+
+@dataclass
+class Encoded:
+    """Everything `compress` writes, and how it was obtained."""
+
+    header: FileHeader
+    blobs: list[bytes]
+    fits: list[GroupFit]
+    attempts: int
+    fit_seconds: float
+    device: str
+
+
+def intensity_range(array5d: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel min and max, read frame by frame; rejects NaN and infinity."""
+    channels = array5d.shape[1]
+    lo = [math.inf] * channels
+    hi = [-math.inf] * channels
+    for t in range(array5d.shape[0]):
+        for c in range(channels):
+            plane = np.asarray(array5d[t, c])
+            if plane.dtype.kind == "f" and not np.all(np.isfinite(plane)):
+                raise InvalidInputError(
+                    "the array contains NaN or infinite values; replace them (e.g. "
+                    "numpy.nan_to_num) before compressing."
+                )
+            lo[c] = min(lo[c], float(plane.min()))
+            hi[c] = max(hi[c], float(plane.max()))
+    return lo, hi
+
+
+class GroupSource:
+    """Loads one group's normalised values and saliency weights, on demand."""
+
+    def __init__(
+        self,
+        array5d: np.ndarray,
+        plan: GroupPlan,
+        axes: tuple[str, ...],
+        lo: list[float],
+        hi: list[float],
+        config: CompressionConfig,
+        saliency5d: np.ndarray | None,
+    ) -> None:
+        self.array5d = array5d
+        self.plan = plan
+        self.axes = axes
+        self.lo = lo
+        self.hi = hi
+        self.config = config
+        self.saliency5d = saliency5d
+        self.thresholds: list[float] = []
+        if saliency5d is None and config.saliency == "threshold":
+            self.thresholds = channel_thresholds(array5d, lo, hi, config.threshold)
+
+    def _to_axes(self, block: np.ndarray) -> np.ndarray:
+        keep = {"t": 0, "z": 1, "y": 2, "x": 3}
+        drop = tuple(i for name, i in keep.items() if name not in self.axes)
+        return block.squeeze(axis=drop) if drop else block
+
+    def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        group = self.plan.group(index)
+        c = group.channel
+        values = normalise(self.plan.extract(self.array5d, group), self.lo[c], self.hi[c])
+        floor = self.config.saliency_floor
+        if self.saliency5d is not None:
+            weights = user_map(self.plan.extract(self.saliency5d, group), floor)
+        elif self.config.saliency == "threshold":
+            weights = threshold_map(values, self.thresholds[group.channel], floor)
+        else:
+            weights = None
+        return self._to_axes(values), None if weights is None else self._to_axes(weights)
+
+
+def _header(
+    layout: ArrayLayout,
+    dtype: str,
+    metadata: ImageMetadata,
+    lo: list[float],
+    hi: list[float],
+    config: CompressionConfig,
+    chosen: Design,
+    bits: float,
+    stats: dict | None = None,
+) -> FileHeader:
+    return FileHeader(
+        layout=layout,
+        dtype=dtype,
+        metadata=metadata,
+        intensity_min=tuple(lo),
+        intensity_max=tuple(hi),
+        config=config,
+        plan=chosen.plan,
+        model=chosen.spec,
+        bits=round(bits, 3),
+        codec_version=__version__,
+        stats=stats or {},
+    )
+
+
+def header_bytes(header: FileHeader) -> int:
+    """Bytes of everything but the blobs, with room for the stats written after verification."""
+    data = header.to_dict()
+    data["stats"] = dict(_STATS_PLACEHOLDER)
+    return len(pack(data, [])) + INDEX_ENTRY.size * len(header.plan.chains()) + 8
+
+
+def encode(
+    array5d: np.ndarray,
+    layout: ArrayLayout,
+    metadata: ImageMetadata,
+    config: CompressionConfig,
+    saliency5d: np.ndarray | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Encoded:
+    """Fit and code a canonical (t, c, z, y, x) array within the byte budget of `config.ratio`."""
+    dtype = str(array5d.dtype)
+    lo, hi = intensity_range(array5d)
+    raw = math.prod(array5d.shape) * array5d.dtype.itemsize
+    budget = raw / config.ratio
+    probe = design(array5d.shape, budget, config)
+    reserve = header_bytes(_header(layout, dtype, metadata, lo, hi, config, probe, 8.0))
+    if budget <= reserve:
+        raise RatioUnreachableError(
+            f"a ratio of {config.ratio:g} allows {budget:.0f} bytes for a {raw}-byte array, "
+            f"but the file's header alone needs about {reserve} bytes; ask for a ratio below "
+            f"{raw / (reserve * 1.5):.0f}."
+        )
+    chosen = design(array5d.shape, budget - reserve, config)
+    plan = chosen.plan
+    device = pick_device(config.device)
+    settings = FitSettings(
+        steps=config.steps,
+        transfer_steps=config.effective_transfer_steps,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        weight_transfer=config.weight_transfer,
+        seed=config.seed,
+    )
+    start = time.perf_counter()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        source = GroupSource(array5d, plan, chosen.spec.axes, lo, hi, config, saliency5d)
+        fits = _fit_all(chosen, source, settings, device, attempt, progress, cancel)
+        vectors = [np.stack([fits[g].parameters.numpy() for g in chain]) for chain in plan.chains()]
+        head = header_bytes(_header(layout, dtype, metadata, lo, hi, config, chosen, 8.0))
+
+        def size_at(bits: float, vectors=vectors, spec=chosen.spec, head=head) -> int:
+            blobs = encode_chains(vectors, spec, bits, config.residual_coding, SEARCH_LEVEL)
+            return head + sum(len(b) for b in blobs)
+
+        last = attempt == MAX_ATTEMPTS or config.width is not None
+        bits = search_bits(size_at, budget, config.weight_bits, MIN_BITS if last else GOOD_BITS)
+        total = chosen.spec.n_parameters * len(plan)
+        if bits is None and not last:
+            per_param = (size_at(GOOD_BITS + 1) - head) / total
+            chosen = resize(plan, config, 0.97 * (budget - head) / per_param / len(plan), budget)
+            log.info(
+                "attempt %d overshot the budget; refitting with width %d",
+                attempt,
+                chosen.spec.width,
+            )
+            continue
+        if bits is None:
+            raise RatioUnreachableError(
+                f"a ratio of {config.ratio:g} cannot be met: even at {MIN_BITS:g}-bit weights the "
+                f"file takes {size_at(MIN_BITS)} bytes for a budget of {budget:.0f}. Ask for a "
+                "lower ratio or use fewer groups."
+            )
+        used = size_at(bits)
+        if bits >= config.weight_bits and used < UNDERUSED * budget and not last:
+            per_param = (used - head) / total
+            grown = resize(plan, config, 0.95 * (budget - head) / per_param / len(plan), budget)
+            if grown.spec.width > chosen.spec.width:
+                chosen = grown
+                log.info("attempt %d used %d of %.0f bytes; refitting wider", attempt, used, budget)
+                continue
+        break
+    fit_seconds = time.perf_counter() - start
+    blobs = encode_chains(vectors, chosen.spec, bits, config.residual_coding, FINAL_LEVEL)
+    while head + sum(len(b) for b in blobs) > budget and bits > MIN_BITS:
+        bits = max(MIN_BITS, bits - 0.05)
+        blobs = encode_chains(vectors, chosen.spec, bits, config.residual_coding, FINAL_LEVEL)
+    header = _header(layout, dtype, metadata, lo, hi, config, chosen, bits)
+    return Encoded(header, blobs, fits, attempt, fit_seconds, str(device))
+
+
+def _fit_all(
+    chosen: Design,
+    source: GroupSource,
+    settings: FitSettings,
+    device,
+    attempt: int,
+    progress: Callable[[ProgressEvent], None] | None,
+    cancel: CancelToken | None,
+) -> list[GroupFit]:
+    plan = chosen.plan
+    total = len(plan)
+
+    def on_step(group: int, step: int, steps: int, loss: float) -> None:
+        if progress is not None:
+            progress(ProgressEvent(group, total, step, steps, loss, "fit", attempt))
+
+    fits: list[GroupFit] = []
+    for chain in plan.chains():
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        fits.extend(fit_chain(chosen.spec, list(chain), source, settings, device, on_step, cancel))
+    return fits

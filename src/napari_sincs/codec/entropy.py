@@ -1,0 +1,88 @@
+"""Entropy coding of quantised chains into self-contained zstandard blobs.
+
+A blob holds one chain: a small fixed header, the per-tensor steps, then for each parameter tensor
+its integers (residuals against the previous group, or whole weights) for every group of the
+chain, in the narrowest integer type that holds them, so a few wide biases do not widen the rest.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import zstandard
+
+from .errors import CorruptFileError
+from .quantize import QuantisedChain, from_residuals, tensor_bounds, to_residuals
+
+ZSTD_LEVEL = 19
+_HEADER = struct.Struct("<IIIB")
+_KINDS = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 4: np.dtype("<i4"), 8: np.dtype("<i8")}
+
+
+def _narrowest(values: np.ndarray) -> np.dtype:
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    for dtype in _KINDS.values():
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return dtype
+    raise OverflowError("quantised weights exceed 64 bits")
+
+
+def encode_chain(
+    chain: QuantisedChain,
+    shapes: list[tuple[int, ...]],
+    residual: bool,
+    level: int = ZSTD_LEVEL,
+) -> bytes:
+    """Serialise and zstd-compress one chain; each tensor in its own narrowest integer type."""
+    stream = to_residuals(chain.integers) if residual else chain.integers
+    groups, params = stream.shape
+    parts = [
+        _HEADER.pack(groups, params, len(chain.steps), int(residual)),
+        chain.steps.astype("<f4").tobytes(),
+    ]
+    for lo, hi in tensor_bounds(shapes):
+        values = stream[:, lo:hi]
+        dtype = _narrowest(values)
+        parts += [bytes([dtype.itemsize]), values.astype(dtype).tobytes()]
+    payload = b"".join(parts)
+    return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(payload)
+
+
+def decode_chain(blob: bytes, groups: int, shapes: list[tuple[int, ...]]) -> QuantisedChain:
+    """Inverse of `encode_chain`, checking every size against what the header promised."""
+    bounds = tensor_bounds(shapes)
+    params = bounds[-1][1] if bounds else 0
+    tensors = len(shapes)
+    limit = _HEADER.size + 4 * tensors + tensors + 8 * groups * params
+    try:
+        payload = zstandard.ZstdDecompressor().decompress(blob, max_output_size=limit)
+    except zstandard.ZstdError as exc:
+        raise CorruptFileError(f"a weight blob does not decompress ({exc}).") from exc
+    if len(payload) < _HEADER.size:
+        raise CorruptFileError("a weight blob is shorter than its own header.")
+    n_groups, n_params, n_tensors, residual = _HEADER.unpack_from(payload)
+    if (n_groups, n_params, n_tensors) != (groups, params, tensors):
+        raise CorruptFileError(
+            f"a weight blob holds {n_groups}×{n_params} weights in {n_tensors} tensors where the "
+            f"header promises {groups}×{params} in {tensors}."
+        )
+    offset = _HEADER.size
+    steps = np.frombuffer(payload, "<f4", tensors, offset).astype(np.float32)
+    if not np.all(np.isfinite(steps)):
+        raise CorruptFileError("a weight blob has a non-finite quantisation step.")
+    offset += 4 * tensors
+    stream = np.empty((groups, params), dtype=np.int64)
+    for lo, hi in bounds:
+        width = payload[offset] if offset < len(payload) else 0
+        count = groups * (hi - lo)
+        if width not in _KINDS or offset + 1 + width * count > len(payload):
+            raise CorruptFileError("a weight blob ends early or names an unknown integer type.")
+        values = np.frombuffer(payload, _KINDS[width], count, offset + 1)
+        stream[:, lo:hi] = values.reshape(groups, hi - lo)
+        offset += 1 + width * count
+    if offset != len(payload):
+        raise CorruptFileError(f"a weight blob has {len(payload) - offset} bytes too many.")
+    integers = from_residuals(stream) if residual else stream
+    return QuantisedChain(steps, integers)

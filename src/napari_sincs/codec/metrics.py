@@ -1,0 +1,100 @@
+"""Quality measures used in reports, tests and benchmarks.
+
+PSNR uses the data range of the original (max - min), SSIM is computed on 2D (y, x) slices and
+averaged over every other axis, so 3D and time series get the mean over slices and frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from skimage.filters import threshold_otsu
+from skimage.metrics import structural_similarity
+
+
+def psnr(original: np.ndarray, decoded: np.ndarray, data_range: float | None = None) -> float:
+    """Peak signal-to-noise ratio in dB; inf when identical."""
+    a = np.asarray(original, dtype=np.float64)
+    b = np.asarray(decoded, dtype=np.float64)
+    if data_range is None:
+        data_range = float(a.max() - a.min()) or 1.0
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
+
+
+def slice_ssim(original: np.ndarray, decoded: np.ndarray, data_range: float) -> float:
+    """SSIM of one 2D image; nan when it is too small for the 3x3 smallest window."""
+    side = min(original.shape)
+    if side < 3:
+        return math.nan
+    win = min(7, side if side % 2 else side - 1)
+    return float(
+        structural_similarity(
+            np.asarray(original, dtype=np.float64),
+            np.asarray(decoded, dtype=np.float64),
+            data_range=data_range or 1.0,
+            win_size=win,
+        )
+    )
+
+
+def ssim(original: np.ndarray, decoded: np.ndarray, data_range: float | None = None) -> float:
+    """Mean SSIM over the 2D slices spanned by the last two axes (y, x)."""
+    a = np.asarray(original)
+    b = np.asarray(decoded)
+    if data_range is None:
+        data_range = float(a.max()) - float(a.min())
+    planes_a = a.reshape(-1, *a.shape[-2:])
+    planes_b = b.reshape(-1, *b.shape[-2:])
+    values = [slice_ssim(pa, pb, data_range) for pa, pb in zip(planes_a, planes_b)]
+    return float(np.nanmean(values)) if not all(math.isnan(v) for v in values) else math.nan
+
+
+def foreground_iou(
+    original: np.ndarray, decoded: np.ndarray, threshold: float | None = None
+) -> float:
+    """IoU of the foreground (above Otsu's threshold of the original) before and after."""
+    a = np.asarray(original, dtype=np.float64)
+    b = np.asarray(decoded, dtype=np.float64)
+    if threshold is None:
+        threshold = float(threshold_otsu(a)) if np.ptp(a) > 0 else float(a.flat[0])
+    fa = a > threshold
+    fb = b > threshold
+    union = np.count_nonzero(fa | fb)
+    return 1.0 if union == 0 else np.count_nonzero(fa & fb) / union
+
+
+def compression_ratio(raw_bytes: int, file_bytes: int) -> float:
+    """Raw bytes of the input over bytes of the whole file."""
+    return raw_bytes / file_bytes
+
+
+class QualityAccumulator:
+    """PSNR and mean-slice SSIM built up slice by slice, so memory stays at one slice."""
+
+    def __init__(self, data_range: float) -> None:
+        self.data_range = data_range or 1.0
+        self.squared_error = 0.0
+        self.count = 0
+        self.ssim_values: list[float] = []
+
+    def add(self, original: np.ndarray, decoded: np.ndarray) -> None:
+        """Add one or more (y, x) planes."""
+        a = np.asarray(original, dtype=np.float64)
+        b = np.asarray(decoded, dtype=np.float64)
+        self.squared_error += float(np.sum((a - b) ** 2))
+        self.count += a.size
+        for pa, pb in zip(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])):
+            self.ssim_values.append(slice_ssim(pa, pb, self.data_range))
+
+    @property
+    def psnr(self) -> float:
+        if self.squared_error == 0:
+            return math.inf
+        return 10 * math.log10(self.data_range**2 * self.count / self.squared_error)
+
+    @property
+    def ssim(self) -> float:
+        valid = [v for v in self.ssim_values if not math.isnan(v)]
+        return float(np.mean(valid)) if valid else math.nan

@@ -1,0 +1,247 @@
+"""SincsArray: a .sincs file as a lazy, multiscale numpy-like array.
+
+Indexing decodes only what is asked for. Requests are answered from (y, x) tiles of one plane at
+one level, decoded on demand and kept in a bounded LRU cache shared by every level, so a viewer
+that pans back finds its tiles already there. Requests larger than a quarter of the cache bypass
+it and decode in one pass.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .codec.container import SincsFile
+from .codec.decode import Decoder, level_count, level_shape
+from .codec.header import FileHeader
+from .codec.layout import CANONICAL
+
+TILE = 256
+DEFAULT_CACHE_BYTES = 256 << 20
+
+
+class TileCache:
+    """Thread-safe LRU of decoded tiles, bounded in bytes."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._tiles: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        with self._lock:
+            tile = self._tiles.get(key)
+            if tile is None:
+                self.misses += 1
+                return None
+            self._tiles.move_to_end(key)
+            self.hits += 1
+            return tile
+
+    def put(self, key: tuple, tile: np.ndarray) -> None:
+        if tile.nbytes > self.max_bytes:
+            return
+        with self._lock:
+            old = self._tiles.pop(key, None)
+            if old is not None:
+                self.bytes -= old.nbytes
+            self._tiles[key] = tile
+            self.bytes += tile.nbytes
+            while self.bytes > self.max_bytes:
+                _, dropped = self._tiles.popitem(last=False)
+                self.bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tiles.clear()
+            self.bytes = 0
+
+
+def _normalise_key(key: Any, shape: tuple[int, ...]) -> list[int | slice]:
+    """Expand Ellipsis, check bounds; ints stay ints (axis dropped), slices get explicit bounds."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is None for k in key):
+        raise IndexError("SincsArray does not support adding axes with None; index numpy output.")
+    n_ellipsis = sum(k is Ellipsis for k in key)
+    if n_ellipsis > 1:
+        raise IndexError("an index can only have a single ellipsis ('...').")
+    if n_ellipsis:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1 :]
+    if len(key) > len(shape):
+        raise IndexError(f"too many indices: array is {len(shape)}-dimensional.")
+    key = key + (slice(None),) * (len(shape) - len(key))
+    out: list[int | slice] = []
+    for k, size in zip(key, shape):
+        if isinstance(k, slice):
+            out.append(slice(*k.indices(size)))
+        elif isinstance(k, int | np.integer) and not isinstance(k, bool):
+            i = int(k) + size if k < 0 else int(k)
+            if not 0 <= i < size:
+                raise IndexError(f"index {int(k)} is out of bounds for an axis of size {size}.")
+            out.append(i)
+        else:
+            raise IndexError(
+                f"SincsArray takes integers, slices and '...' (got {type(k).__name__}); decode a "
+                "region first and index the numpy array for anything fancier."
+            )
+    return out
+
+
+class SincsArray:
+    """A lazily decoded view of a .sincs file at one pyramid level, in the file's own axes."""
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        level: int = 0,
+        cache: TileCache | None = None,
+    ) -> None:
+        self.decoder = decoder
+        self.header: FileHeader = decoder.header
+        self.level = level
+        self.cache = cache
+        self.layout = self.header.layout
+        canonical = level_shape(self.layout.canonical_shape, level)
+        self._canonical_shape = canonical
+        self.shape = tuple(canonical[CANONICAL.index(a)] for a in self.layout.axes)
+        self.dtype = np.dtype(self.header.dtype)
+
+    @property
+    def axes(self) -> str:
+        return self.layout.axes
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"SincsArray({self.decoder.source.path.name!r}, shape={self.shape}, "
+            f"dtype={self.dtype}, axes={self.axes!r}, level={self.level})"
+        )
+
+    @property
+    def levels(self) -> list[SincsArray]:
+        """Every pyramid level, full resolution first (for napari's multiscale layers)."""
+        return [self.at_level(level) for level in range(level_count(self.layout.canonical_shape))]
+
+    def at_level(self, level: int) -> SincsArray:
+        if level == self.level:
+            return self
+        return SincsArray(self.decoder, level, self.cache)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        index = _normalise_key(key, self.shape)
+        bounds = [slice(k, k + 1) if isinstance(k, int) else _cover(k) for k in index]
+        region = self.layout.canonical_region(tuple(bounds))
+        block = self.layout.from_canonical(self._decode(region))
+        picks = tuple(0 if isinstance(k, int) else slice(None, None, k.step) for k in index)
+        return np.ascontiguousarray(block[picks])
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+    def _decode(self, region: tuple[slice, ...]) -> np.ndarray:
+        requested = math.prod(s.stop - s.start for s in region) * self.dtype.itemsize
+        if self.cache is None or requested > self.cache.max_bytes // 4:
+            return self.decoder.decode(region, self.level)
+        out = np.empty([s.stop - s.start for s in region], dtype=self.dtype)
+        for key, tile_region, target in self._tiles(region):
+            tile = self.cache.get(key)
+            if tile is None:
+                tile = self.decoder.decode(tile_region, self.level)
+                self.cache.put(key, tile)
+            out[target] = tile[_within(tile_region, region)]
+        return out
+
+    def _tiles(
+        self, region: tuple[slice, ...]
+    ) -> Iterator[tuple[tuple, tuple[slice, ...], tuple[slice, ...]]]:
+        """(cache key, tile's region, where it lands in the output) for every tile met."""
+        t, c, z, y, x = region
+        ys, xs = self._canonical_shape[3:]
+        for ti in range(t.start, t.stop):
+            for ci in range(c.start, c.stop):
+                for zi in range(z.start, z.stop):
+                    for ty in range(y.start // TILE, (y.stop - 1) // TILE + 1):
+                        for tx in range(x.start // TILE, (x.stop - 1) // TILE + 1):
+                            tile = (
+                                slice(ti, ti + 1),
+                                slice(ci, ci + 1),
+                                slice(zi, zi + 1),
+                                slice(ty * TILE, min(ys, (ty + 1) * TILE)),
+                                slice(tx * TILE, min(xs, (tx + 1) * TILE)),
+                            )
+                            target = tuple(
+                                slice(
+                                    max(a.start, b.start) - b.start, min(a.stop, b.stop) - b.start
+                                )
+                                for a, b in zip(tile, region)
+                            )
+                            yield (self.level, ti, ci, zi, ty, tx), tile, target
+
+    def close(self) -> None:
+        self.decoder.source.close()
+
+    def __enter__(self) -> SincsArray:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _cover(s: slice) -> slice:
+    """Unit-step slice covering a (possibly strided) slice with explicit bounds."""
+    if s.step > 0:
+        stop = s.start + ((max(s.stop - s.start, 0) + s.step - 1) // s.step - 1) * s.step + 1
+        return slice(s.start, max(s.start, stop))
+    raise IndexError("SincsArray does not support negative steps; reverse the numpy output.")
+
+
+def _within(tile: tuple[slice, ...], region: tuple[slice, ...]) -> tuple[slice, ...]:
+    """The part of a tile that falls inside a region, in the tile's own coordinates."""
+    return tuple(
+        slice(max(a.start, b.start) - a.start, min(a.stop, b.stop) - a.start)
+        for a, b in zip(tile, region)
+    )
+
+
+def open_sincs(
+    path: str | os.PathLike[str],
+    *,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    device: str = "auto",
+) -> SincsArray:
+    """Open a .sincs file as a lazy array; nothing is decoded until it is indexed."""
+    from .codec.fit import pick_device
+
+    source = SincsFile(path)
+    try:
+        decoder = Decoder(source, device=pick_device(device))
+    except BaseException:
+        source.close()
+        raise
+    return SincsArray(decoder, 0, TileCache(cache_bytes) if cache_bytes > 0 else None)

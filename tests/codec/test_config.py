@@ -1,0 +1,41 @@
+import pytest
+
+from napari_sincs import CompressionConfig, InvalidConfigError
+
+
+def test_round_trips_through_a_dict_and_keeps_unknown_keys():
+    config = CompressionConfig(ratio=250, block=(32, 64), time_groups=3, saliency="uniform")
+    data = config.to_dict()
+    assert data["block"] == [32, 64]
+    assert CompressionConfig.from_dict(data) == config
+    newer = CompressionConfig.from_dict({**data, "from_the_future": 1})
+    assert newer == config
+    assert newer.extra == {"from_the_future": 1}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("ratio", 0.5, "ratio must be a number above 1"),
+        ("ratio", float("nan"), "ratio must be a number above 1"),
+        ("ratio", "100", "ratio must be a number above 1"),
+        ("block", (1, 64), "block must be"),
+        ("block", (8, 8, 8, 8), "block must be"),
+        ("saliency", "magic", "saliency must be one of"),
+        ("threshold", 2.0, "threshold is a normalised intensity"),
+        ("saliency_floor", 0.0, "saliency_floor"),
+        ("width", 1, "width must be between"),
+        ("steps", 0, "steps must be"),
+        ("weight_bits", 40, "weight_bits"),
+        ("device", "tpu", "device must be"),
+        ("time_groups", 0, "time_groups"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason(field, value, message):
+    with pytest.raises(InvalidConfigError, match=message):
+        CompressionConfig(**{field: value})
+
+
+def test_transfer_steps_default_to_a_third():
+    assert CompressionConfig(steps=900).effective_transfer_steps == 300
+    assert CompressionConfig(steps=900, transfer_steps=50).effective_transfer_steps == 50

@@ -1,0 +1,207 @@
+"""End-to-end: real training on small real crops, real files, every input kind and dtype."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import napari_sincs as sincs
+from conftest import FAST, IMAGES, flat_psnr, load
+from napari_sincs.codec.layout import ArrayLayout
+
+
+@pytest.fixture(scope="module")
+def compressed(
+    tmp_path_factory,
+) -> dict[str, tuple[np.ndarray, str, Path, sincs.CompressionReport]]:
+    folder = tmp_path_factory.mktemp("compressed")
+    out = {}
+    for kind, (name, axes) in IMAGES.items():
+        data = load(name)
+        path = folder / f"{kind}.sincs"
+        split = {}
+        if kind == "2d+t":
+            split = {"block": (32, 32), "time_groups": 2, "steps": 400, "transfer_steps": 150}
+        report = sincs.compress(data, path, axes=axes, config=FAST, **split)
+        out[kind] = (data, axes, path, report)
+    return out
+
+
+@pytest.mark.parametrize("kind", list(IMAGES))
+def test_round_trip_meets_the_ratio_and_reports_true_quality(compressed, kind):
+    data, axes, path, report = compressed[kind]
+    decoded = sincs.decode(path)
+    assert decoded.shape == data.shape
+    assert decoded.dtype == data.dtype
+    assert report.file_bytes == path.stat().st_size
+    assert report.ratio >= FAST.ratio
+    assert math.isclose(report.ratio, data.nbytes / report.file_bytes)
+    assert math.isclose(report.psnr, sincs.metrics.psnr(data, decoded), rel_tol=1e-6)
+    assert report.psnr > flat_psnr(data) + 1.5, "the networks learned structure"
+    assert report.ssim > sincs.metrics.ssim(data, np.full(data.shape, data.mean()))
+    assert report.device == "cpu"
+
+
+@pytest.mark.parametrize("kind", list(IMAGES))
+def test_region_decode_equals_the_crop_of_the_full_decode(compressed, kind):
+    data, axes, path, _ = compressed[kind]
+    full = sincs.decode(path)
+    region = tuple(slice(s // 3, max(s // 3 + 1, (2 * s) // 3 + 1)) for s in data.shape)
+    np.testing.assert_array_equal(sincs.decode(path, region), full[region])
+
+
+@pytest.mark.parametrize("kind", ["2d", "3d", "2d+t"])
+def test_coarser_levels_are_exact_subsamplings(compressed, kind):
+    data, axes, path, _ = compressed[kind]
+    full = sincs.decode(path)
+    layout = ArrayLayout(axes, data.shape)
+    for level in (1, 2):
+        step = tuple(slice(None, None, 2**level) if a in "yx" else slice(None) for a in axes)
+        coarse = sincs.decode(path, level=level)
+        assert coarse.shape == full[step].shape
+        np.testing.assert_array_equal(coarse, full[step])
+    assert layout.axes == axes
+
+
+def test_a_region_touches_only_the_groups_it_meets(compressed):
+    _, _, path, report = compressed["2d+t"]
+    assert report.groups == 8
+    lazy = sincs.open_sincs(path, cache_bytes=0)
+    with lazy:
+        lazy[3, 0:16, 0:16]
+        assert lazy.decoder.groups_evaluated == 1
+        lazy[:, 0:16, 40:50]
+        assert lazy.decoder.groups_evaluated == 1 + 2
+
+
+def test_metadata_travels_with_the_file(tmp_path):
+    data = load("hela_crop.tif")
+    path = tmp_path / "hela.sincs"
+    sincs.compress(
+        data,
+        path,
+        axes="cyx",
+        config=FAST,
+        name="HeLa",
+        scale={"y": 0.0515, "x": 0.0515},
+        units={"y": "µm", "x": "µm"},
+        channel_names=["lysosomes", "mitochondria", "nucleus"],
+    )
+    with sincs.open_sincs(path) as lazy:
+        meta = lazy.header.metadata
+        assert (meta.name, meta.scale, meta.units) == (
+            "HeLa",
+            {"y": 0.0515, "x": 0.0515},
+            {"y": "µm", "x": "µm"},
+        )
+        assert meta.channel_names == ["lysosomes", "mitochondria", "nucleus"]
+        assert lazy.header.intensity_min == tuple(float(c.min()) for c in data)
+
+
+@pytest.mark.parametrize(
+    ("name", "axes", "dtype", "offset"),
+    [
+        ("beads3d_crop.tif", "zyx", "uint8", 0),
+        ("nuclei2d_crop.tif", "yx", "uint16", 0),
+        ("fmri_crop.tif", "tzyx", "int16", -400),
+        ("nuclei2d_crop.tif", "yx", "float32", -60.5),
+    ],
+)
+def test_every_supported_dtype_round_trips(tmp_path, name, axes, dtype, offset):
+    data = (load(name).astype(np.float64) + offset).astype(dtype)
+    path = tmp_path / "d.sincs"
+    report = sincs.compress(data, path, axes=axes, config=FAST)
+    decoded = sincs.decode(path)
+    assert decoded.dtype == np.dtype(dtype)
+    assert decoded.min() >= data.min()
+    assert decoded.max() <= data.max()
+    assert report.psnr > flat_psnr(data) + 1.5
+
+
+def test_same_seed_gives_the_same_file(tmp_path, nuclei2d):
+    a, b = tmp_path / "a.sincs", tmp_path / "b.sincs"
+    sincs.compress(nuclei2d, a, config=FAST)
+    sincs.compress(nuclei2d, b, config=FAST)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_an_edited_saliency_map_is_what_compression_uses(tmp_path, nuclei2d):
+    preview = sincs.saliency_map(nuclei2d)
+    assert preview.shape == nuclei2d.shape
+    assert set(np.unique(preview).tolist()) == {np.float32(FAST.saliency_floor), 1.0}
+    edited = np.zeros_like(preview)
+    edited[:, :32] = 1.0
+    left = tmp_path / "left.sincs"
+    sincs.compress(nuclei2d, left, config=FAST, saliency=edited)
+    decoded = sincs.decode(left)
+    left_error = np.mean((decoded[:, :32].astype(float) - nuclei2d[:, :32]) ** 2)
+    right_error = np.mean((decoded[:, 64:].astype(float) - nuclei2d[:, 64:]) ** 2)
+    assert left_error < right_error
+    with pytest.raises(sincs.InvalidInputError, match="same shape"):
+        sincs.compress(nuclei2d, tmp_path / "x.sincs", config=FAST, saliency=edited[:10])
+
+
+def test_progress_and_cancel_leave_no_file(tmp_path, nuclei2d):
+    token = sincs.CancelToken()
+    events: list[sincs.ProgressEvent] = []
+
+    def progress(event: sincs.ProgressEvent) -> None:
+        events.append(event)
+        if event.step >= 20:
+            token.cancel()
+
+    path = tmp_path / "cancelled.sincs"
+    with pytest.raises(sincs.CompressionCancelled):
+        sincs.compress(nuclei2d, path, config=FAST, progress=progress, cancel=token)
+    assert events and events[0].stage == "fit" and events[-1].step == 20
+    assert list(tmp_path.iterdir()) == []
+
+
+def _fails(tmp_path: Path, error: type, match: str, data, **kwargs) -> None:
+    path = kwargs.pop("path", tmp_path / "bad.sincs")
+    with pytest.raises(error, match=match):
+        sincs.compress(data, path, config=FAST, **kwargs)
+    assert not any(p.suffix in (".sincs", ".tmp") for p in tmp_path.iterdir())
+
+
+def test_bad_inputs_raise_clear_errors_and_write_nothing(tmp_path, nuclei2d):
+    _fails(tmp_path, sincs.InvalidInputError, "dtype float64", nuclei2d.astype(np.float64))
+    _fails(tmp_path, sincs.InvalidInputError, "dtype bool", nuclei2d > 50)
+    _fails(tmp_path, sincs.InvalidInputError, "empty", np.zeros((0, 5), np.uint16))
+    _fails(tmp_path, sincs.InvalidInputError, "at least 2×2", np.zeros((1, 1), np.uint16))
+    _fails(tmp_path, sincs.InvalidInputError, "2 to 5 dimensions", np.zeros(7, np.uint16))
+    with_nan = nuclei2d.astype(np.float32)
+    with_nan[3, 3] = np.nan
+    _fails(tmp_path, sincs.InvalidInputError, "NaN", with_nan)
+    _fails(tmp_path, sincs.InvalidInputError, "names 3 dimensions", nuclei2d, axes="zyx")
+    _fails(tmp_path, sincs.RatioUnreachableError, "ratio", nuclei2d, ratio=5000)
+    _fails(
+        tmp_path, sincs.OutputError, "does not exist", nuclei2d, path=tmp_path / "no" / "x.sincs"
+    )
+    _fails(tmp_path, sincs.InvalidConfigError, "saliency must be", nuclei2d, saliency="magic")
+
+
+def test_existing_files_are_kept_unless_overwriting(tmp_path, nuclei2d):
+    path = tmp_path / "keep.sincs"
+    path.write_bytes(b"precious")
+    with pytest.raises(sincs.OutputError, match="already exists"):
+        sincs.compress(nuclei2d, path, config=FAST)
+    assert path.read_bytes() == b"precious"
+    sincs.compress(nuclei2d, path, config=FAST, overwrite=True)
+    assert path.read_bytes().startswith(b"\x89SINCS")
+
+
+def test_a_damaged_blob_is_reported_not_decoded(compressed, tmp_path):
+    _, _, path, _ = compressed["2d"]
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    damaged = tmp_path / "damaged.sincs"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(sincs.CorruptFileError, match="checksum"):
+        sincs.decode(damaged)
+    damaged.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(sincs.CorruptFileError, match="truncated or damaged"):
+        sincs.open_sincs(damaged)

@@ -1,0 +1,84 @@
+"""The `sincs` command line, run in-process on real files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_sincs.cli import main, parse_roi
+from napari_sincs.codec.errors import InvalidInputError
+
+FAST = ["--ratio", "20", "--steps", "150", "-q"]
+
+
+def test_compress_info_decompress_region_and_level(tmp_path, data_dir, capsys):
+    source = data_dir / "nuclei3d_crop.tif"
+    out = tmp_path / "n.sincs"
+    assert main(["compress", str(source), "-o", str(out), *FAST, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ratio"] >= 20 and report["axes"] == "zyx"
+
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["shape"] == [16, 48, 48]
+    assert info["scale"] == pytest.approx({"x": 0.5, "y": 0.5, "z": 1.0})
+    assert info["stats"]["psnr"] == pytest.approx(report["psnr"])
+
+    full = tmp_path / "full.tif"
+    assert main(["decompress", str(out), "-o", str(full)]) == 0
+    region = tmp_path / "region.tif"
+    assert main(["decompress", str(out), "-o", str(region), "--roi", "2:5,10:20,:"]) == 0
+    coarse = tmp_path / "coarse.tif"
+    assert main(["decompress", str(out), "-o", str(coarse), "--level", "1"]) == 0
+    whole = tifffile.imread(full)
+    np.testing.assert_array_equal(tifffile.imread(region), whole[2:5, 10:20, :])
+    np.testing.assert_array_equal(tifffile.imread(coarse), whole[:, ::2, ::2])
+    with tifffile.TiffFile(full) as tif:
+        assert tif.is_ome and tif.series[0].axes == "ZYX"
+
+    assert main(["info", str(out)]) == 0
+    assert "ratio" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, data_dir, capsys):
+    source = data_dir / "nuclei2d_crop.tif"
+    cases = [
+        (["compress", str(tmp_path / "missing.tif")], "does not exist"),
+        (
+            ["compress", str(source), "-o", str(tmp_path / "x.sincs"), "--ratio", "90000", "-q"],
+            "ratio",
+        ),
+        (["compress", str(source), "--axes", "zyx", "-q"], "names 3 dimensions"),
+        (["info", str(source)], "not a .sincs file"),
+        (["decompress", str(tmp_path / "none.sincs")], "does not exist"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("sincs: error:") and message in err
+        assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("*.sincs"))
+
+
+def test_existing_output_needs_force(tmp_path, data_dir, capsys):
+    out = tmp_path / "a.sincs"
+    out.write_bytes(b"keep me")
+    source = str(data_dir / "nuclei2d_crop.tif")
+    assert main(["compress", source, "-o", str(out), *FAST]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"
+    assert main(["compress", source, "-o", str(out), *FAST, "--force"]) == 0
+
+
+def test_roi_parsing():
+    assert parse_roi("2:5,:", (10, 20, 30)) == (slice(0, 10), slice(2, 5), slice(0, 30))
+    assert parse_roi("3", (10, 20)) == (slice(0, 10), slice(3, 4))
+    with pytest.raises(InvalidInputError, match="at most one range per axis"):
+        parse_roi("1:2,1:2,1:2", (4, 4))
+    with pytest.raises(InvalidInputError, match="selects nothing"):
+        parse_roi("5:5", (10,))
+    with pytest.raises(InvalidInputError, match="not a range"):
+        parse_roi("a:b", (10,))

@@ -1,0 +1,82 @@
+"""SincsArray behaves like the numpy array it decodes to, and decodes only what is asked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import napari_sincs as sincs
+from conftest import FAST, load
+from napari_sincs.lazy import TileCache
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    data = load("cell_migration_crop.tif")
+    path = tmp_path_factory.mktemp("lazy") / "movie.sincs"
+    sincs.compress(data, path, axes="tyx", config=FAST, time_groups=2, block=(32, 32))
+    return path, sincs.decode(path)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        (3,),
+        (slice(1, 5), slice(10, 40), slice(0, 64, 3)),
+        (Ellipsis, 5),
+        (-1, Ellipsis, slice(-10, None)),
+        (np.int64(2), 7, 9),
+        (slice(None, None, 2),),
+        (slice(5, 2),),
+    ],
+)
+def test_indexing_matches_numpy(movie, key):
+    path, full = movie
+    with sincs.open_sincs(path) as lazy:
+        np.testing.assert_array_equal(lazy[key], full[key])
+        assert lazy.shape == full.shape and lazy.dtype == full.dtype and lazy.ndim == 3
+        np.testing.assert_array_equal(np.asarray(lazy), full)
+
+
+def test_bad_keys_say_what_is_supported(movie):
+    path, _ = movie
+    with sincs.open_sincs(path) as lazy:
+        with pytest.raises(IndexError, match="out of bounds"):
+            lazy[8]
+        with pytest.raises(IndexError, match="too many indices"):
+            lazy[0, 0, 0, 0]
+        with pytest.raises(IndexError, match="integers, slices"):
+            lazy[[0, 1]]
+        with pytest.raises(IndexError, match="negative steps"):
+            lazy[::-1]
+
+
+def test_levels_form_a_pyramid_of_subsamplings(movie):
+    path, full = movie
+    with sincs.open_sincs(path) as lazy:
+        levels = lazy.levels
+        assert [level.shape for level in levels] == [(8, 64, 64)]
+        coarse = lazy.at_level(1)
+        assert coarse.shape == (8, 32, 32)
+        np.testing.assert_array_equal(coarse[2], full[2, ::2, ::2])
+
+
+def test_tiles_are_cached_and_reused(movie):
+    path, _ = movie
+    with sincs.open_sincs(path, cache_bytes=1 << 20) as lazy:
+        lazy[0, :20, :20]
+        evaluated = lazy.decoder.groups_evaluated
+        assert lazy.cache.misses == 1
+        lazy[0, 5:30, 10:20]
+        assert lazy.cache.hits == 1
+        assert lazy.decoder.groups_evaluated == evaluated
+        lazy[1, :20, :20]
+        assert lazy.cache.misses == 2
+
+
+def test_cache_stays_within_its_budget():
+    cache = TileCache(max_bytes=1000)
+    for i in range(10):
+        cache.put(i, np.zeros(300, np.uint8))
+    assert cache.bytes <= 1000
+    assert cache.get(9) is not None and cache.get(0) is None
