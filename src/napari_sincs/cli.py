@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--block", type=_ints, help="spatial block y,x or z,y,x (default: from budget)")
     c.add_argument("--saliency", choices=SALIENCY_METHODS, help="sampling map (threshold)")
     c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
-    c.add_argument("--steps", type=int, help="training steps of a keyframe group (1500)")
+    c.add_argument("--steps", type=int, help="training steps of a keyframe group (6000)")
     c.add_argument("--seed", type=int, help="random seed (0)")
     c.add_argument("--device", help="auto, cpu, cuda or cuda:N (auto)")
     c.add_argument("--force", action="store_true", help="overwrite an existing output")

@@ -40,9 +40,9 @@ class CompressionConfig:
     width: int | None = None
     depth: int = 3
     frequencies: int | None = None
-    steps: int = 1500
+    steps: int = 6000
     transfer_steps: int | None = None
-    batch_size: int = 16384
+    batch_size: int = 1024
     learning_rate: float = 5e-3
     weight_bits: float = 8.0
     keyframe_interval: int = 16

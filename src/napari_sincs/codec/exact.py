@@ -14,6 +14,7 @@ region of a full decode, bit for bit, and lossless residuals stay lossless on an
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -68,9 +69,11 @@ class ExactNetwork:
                 raise CorruptFileError("a group's weights are too large to evaluate exactly.")
             unit = _unit(weight) * 2.0**-bits
             bias = np.rint(bias / unit) * unit
+            # Later layers take integer activations (a * 2**bits), so their weights carry 2**-bits.
+            scaled = weight.T * (2.0**-bits if self.layers else 1.0)
             self.layers.append(
                 (
-                    torch.from_numpy(weight.T.copy()).to(device),
+                    torch.from_numpy(scaled.copy()).to(device),
                     torch.from_numpy(bias).to(device),
                     bits,
                 )
@@ -93,34 +96,46 @@ class ExactNetwork:
             self._tables[axis] = table
         return table
 
-    def evaluate(self, positions: list[np.ndarray], chunk: int = 1 << 14) -> np.ndarray:
-        """Outputs on the outer product of per-axis grid positions, as float64."""
+    def evaluate(self, positions: list[np.ndarray], chunk: int = 1 << 12) -> np.ndarray:
+        """Outputs on the outer product of per-axis grid positions, as float64.
+
+        The grid is cut into slabs of at most `chunk` points (small enough to stay in cache);
+        each slab's first layer is a broadcast sum of per-axis partial products.
+        """
         weight0, bias0, _ = self.layers[0]
-        columns = []
+        partial = []
         start = 0
-        for f in self.spec.frequencies:
-            columns.append((start, start + 1 + 2 * f))
-            start += 1 + 2 * f
-        partial = [
-            self._features(a)[torch.from_numpy(p).to(self.device)] @ weight0[lo:hi]
-            for a, (p, (lo, hi)) in enumerate(zip(positions, columns))
-        ]
+        for axis, (p, f) in enumerate(zip(positions, self.spec.frequencies)):
+            stop = start + 1 + 2 * f
+            rows = self._features(axis)[
+                torch.from_numpy(np.asarray(p, dtype=np.int64)).to(self.device)
+            ]
+            partial.append(rows @ weight0[start:stop])
+            start = stop
         sizes = [len(p) for p in positions]
         out = np.empty(sizes, dtype=np.float64)
-        flat_out = out.reshape(-1)
-        total = math.prod(sizes)
-        strides = [math.prod(sizes[i + 1 :]) for i in range(len(sizes))]
-        for begin in range(0, total, chunk):
-            index = torch.arange(begin, min(total, begin + chunk), device=self.device)
-            h = bias0
-            for axis, table in enumerate(partial):
-                h = h + table[(index // strides[axis]) % sizes[axis]]
-            flat_out[begin : begin + len(index)] = self._tail(h).cpu().numpy()
+        if out.size == 0:
+            return out
+        split = next(k for k in range(len(sizes)) if math.prod(sizes[k + 1 :]) <= chunk)
+        step = max(1, chunk // math.prod(sizes[split + 1 :]))
+        width = bias0.shape[0]
+        for lead in itertools.product(*(range(n) for n in sizes[:split])):
+            base = bias0 + sum((partial[a][i] for a, i in enumerate(lead)), torch.zeros_like(bias0))
+            for begin in range(0, sizes[split], step):
+                h = base
+                for axis in range(split, len(sizes)):
+                    table = partial[axis] if axis > split else partial[axis][begin : begin + step]
+                    shape = [1] * (len(sizes) - split) + [width]
+                    shape[axis - split] = table.shape[0]
+                    h = h + table.reshape(shape)
+                target = (*lead, slice(begin, begin + step))
+                out[target] = (
+                    self._tail(h.reshape(-1, width)).reshape(out[target].shape).cpu().numpy()
+                )
         return out
 
     def _tail(self, h: torch.Tensor) -> torch.Tensor:
         for weight, bias, bits in self.layers[1:]:
-            scale = 2.0**bits
-            h = torch.round(torch.relu(h) * scale) / scale
+            h = torch.relu_(h).mul_(2.0**bits).round_()
             h = torch.addmm(bias, h, weight)
         return h[:, 0]

@@ -1,0 +1,1 @@
+"""Benchmarks of napari-sincs; results go to docs/ (run `python -m benchmarks --help`)."""
