@@ -33,14 +33,15 @@ def write_table(rows: list[dict], stem: str, title: str) -> Path:
     """rows -> docs/results/<stem>.csv and a markdown table in docs/results/<stem>.md."""
     folder = DOCS / "results"
     folder.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     with open(folder / f"{stem}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    header = "| " + " | ".join(rows[0]) + " |"
-    rule = "|" + "---|" * len(rows[0])
+    header = "| " + " | ".join(fields) + " |"
+    rule = "|" + "---|" * len(fields)
     lines = [f"# {title}", "", f"Measured on: {machine()}", "", header, rule]
-    lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(row.get(f, "")) for f in fields) + " |" for row in rows]
     path = folder / f"{stem}.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -60,7 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     transfer.add_argument("--ratio", type=float, default=100.0)
     transfer.add_argument("--pairs", type=int, default=3)
     transfer.add_argument("--out", default=None)
+    viewer = commands.add_parser("viewer", help="first screen and browsing steps in napari")
+    viewer.add_argument("files", nargs="+", type=Path, help=".sincs files")
+    viewer.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    if args.command == "viewer":
+        from .viewer import measure_viewer, warm_up
+
+        warm_up()
+        rows = [measure_viewer(path) for path in args.files]
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        if args.out:
+            print(f"wrote {write_table(rows, args.out, 'Browsing in napari')}")
+        return 0
 
     datasets = discover(args.data, args.names or None)
     rows = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import napari_sincs as sincs
-from conftest import FAST, IMAGES, flat_psnr, load
+from helpers import FAST, IMAGES, flat_psnr, load
 from napari_sincs.codec.layout import ArrayLayout
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import napari_sincs as sincs
-from conftest import FAST, load
+from helpers import FAST, load
 from napari_sincs.lazy import TileCache
 
 

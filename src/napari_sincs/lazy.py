@@ -56,7 +56,12 @@ class TileCache:
                 self.bytes -= old.nbytes
             self._tiles[key] = tile
             self.bytes += tile.nbytes
-            while self.bytes > self.max_bytes:
+        self.trim()
+
+    def trim(self) -> None:
+        """Drop the least recently used tiles until the cache fits its budget."""
+        with self._lock:
+            while self.bytes > self.max_bytes and self._tiles:
                 _, dropped = self._tiles.popitem(last=False)
                 self.bytes -= dropped.nbytes
 
@@ -66,7 +71,7 @@ class TileCache:
             self.bytes = 0
 
 
-def _normalise_key(key: Any, shape: tuple[int, ...]) -> list[int | slice]:
+def normalise_key(key: Any, shape: tuple[int, ...]) -> list[int | slice]:
     """Expand Ellipsis, check bounds; ints stay ints (axis dropped), slices get explicit bounds."""
     if not isinstance(key, tuple):
         key = (key,)
@@ -99,27 +104,33 @@ def _normalise_key(key: Any, shape: tuple[int, ...]) -> list[int | slice]:
 
 
 class SincsArray:
-    """A lazily decoded view of a .sincs file at one pyramid level, in the file's own axes."""
+    """A lazily decoded view of a .sincs file at one pyramid level, in the file's own axes.
+
+    With `channel` set, the view is one channel of a multi-channel file and has no c axis.
+    """
 
     def __init__(
         self,
         decoder: Decoder,
         level: int = 0,
         cache: TileCache | None = None,
+        channel: int | None = None,
     ) -> None:
         self.decoder = decoder
         self.header: FileHeader = decoder.header
         self.level = level
         self.cache = cache
+        self.channel = channel
         self.layout = self.header.layout
+        if channel is not None and not 0 <= channel < self.layout.extent("c"):
+            raise IndexError(
+                f"channel {channel} does not exist; the file has {self.layout.extent('c')}."
+            )
         canonical = level_shape(self.layout.canonical_shape, level)
         self._canonical_shape = canonical
-        self.shape = tuple(canonical[CANONICAL.index(a)] for a in self.layout.axes)
+        self.axes = self.layout.axes if channel is None else self.layout.axes.replace("c", "")
+        self.shape = tuple(canonical[CANONICAL.index(a)] for a in self.axes)
         self.dtype = np.dtype(self.header.dtype)
-
-    @property
-    def axes(self) -> str:
-        return self.layout.axes
 
     @property
     def ndim(self) -> int:
@@ -137,9 +148,10 @@ class SincsArray:
         return self.shape[0]
 
     def __repr__(self) -> str:
+        channel = "" if self.channel is None else f", channel={self.channel}"
         return (
             f"SincsArray({self.decoder.source.path.name!r}, shape={self.shape}, "
-            f"dtype={self.dtype}, axes={self.axes!r}, level={self.level})"
+            f"dtype={self.dtype}, axes={self.axes!r}, level={self.level}{channel})"
         )
 
     @property
@@ -150,10 +162,18 @@ class SincsArray:
     def at_level(self, level: int) -> SincsArray:
         if level == self.level:
             return self
-        return SincsArray(self.decoder, level, self.cache)
+        return SincsArray(self.decoder, level, self.cache, self.channel)
+
+    def channel_view(self, channel: int) -> SincsArray:
+        """One channel of a multi-channel file, without its c axis (for one napari layer each)."""
+        if "c" not in self.layout.axes:
+            raise IndexError("this file has no channel axis.")
+        return SincsArray(self.decoder, self.level, self.cache, channel)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        index = _normalise_key(key, self.shape)
+        index = normalise_key(key, self.shape)
+        if self.channel is not None:
+            index.insert(self.layout.axes.index("c"), self.channel)
         bounds = [slice(k, k + 1) if isinstance(k, int) else _cover(k) for k in index]
         region = self.layout.canonical_region(tuple(bounds))
         block = self.layout.from_canonical(self._decode(region))
@@ -201,7 +221,7 @@ class SincsArray:
                                 )
                                 for a, b in zip(tile, region)
                             )
-                            yield (self.level, ti, ci, zi, ty, tx), tile, target
+                            yield (id(self.decoder), self.level, ti, ci, zi, ty, tx), tile, target
 
     def close(self) -> None:
         self.decoder.source.close()

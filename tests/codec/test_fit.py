@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import load
+from helpers import load
 from napari_sincs.codec.errors import CompressionCancelled
 from napari_sincs.codec.exact import ExactNetwork
 from napari_sincs.codec.fit import CancelToken, FitSettings, fit_chain, fit_group

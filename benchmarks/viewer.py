@@ -1,0 +1,92 @@
+"""Browsing speed in a real napari viewer (run under xvfb-run on a headless machine).
+
+For each .sincs file: time from `viewer.open` to the first drawn screen, then the median time
+of one step along the first non-displayed axis (z or t: the next plane is decoded and drawn),
+and, for images larger than the screen at 4 screen pixels per voxel, of one pan by half a
+screen (the cache is emptied first, so each pan decodes the 256×256 tiles it newly exposes).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+PAN_ZOOM = 4.0
+
+
+def _drain(app) -> None:
+    for _ in range(3):
+        app.processEvents()
+
+
+def warm_up() -> None:
+    """Create and close one viewer, so napari's one-time start-up is not counted."""
+    import napari
+
+    napari.Viewer().close()
+
+
+def measure_viewer(path: Path, steps: int = 8) -> dict:
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_sincs._napari.cache import shared_cache
+
+    app = QApplication.instance() or QApplication([])
+    shared_cache().clear()
+    viewer = napari.Viewer()
+    viewer.window.resize(1200, 800)
+    _drain(app)
+    started = time.perf_counter()
+    layers = viewer.open(str(path), plugin="napari-sincs")
+    viewer.screenshot(canvas_only=True)
+    first = time.perf_counter() - started
+    layer = layers[0]
+    lazy = (layer.data[0] if layer.multiscale else layer.data).lazy
+    row = {
+        "file": path.name,
+        "shape": "×".join(map(str, lazy.shape)),
+        "first_screen_s": round(first, 3),
+    }
+    step_times = []
+    if viewer.dims.ndim > 2:
+        axis = viewer.dims.not_displayed[0]
+        count = viewer.dims.nsteps[axis]
+        for i in range(min(steps, count - 1)):
+            target = (viewer.dims.current_step[axis] + 1 + i * max(1, count // steps)) % count
+            started = time.perf_counter()
+            viewer.dims.set_current_step(axis, target)
+            viewer.screenshot(canvas_only=True)
+            step_times.append(time.perf_counter() - started)
+        row["plane_step_ms"] = round(1000 * statistics.median(step_times), 1)
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    spacing = np.asarray(layer.scale[-2:], dtype=float)
+    size = np.asarray(lazy.shape[-2:], dtype=float)
+    canvas = np.asarray(viewer.window._qt_viewer.canvas.size, dtype=float)
+    camera.zoom = PAN_ZOOM / spacing.min()
+    view = canvas / PAN_ZOOM
+    if np.any(size > 1.5 * view):
+        position = view / 2
+        camera.center = tuple(position * spacing)
+        viewer.screenshot(canvas_only=True)
+        pans = []
+        shared_cache().clear()
+        viewer.screenshot(canvas_only=True)
+        misses = shared_cache().misses
+        for _ in range(steps):
+            axis = 1 if size[1] - position[1] > view[1] else 0
+            if size[axis] - position[axis] <= view[axis] / 2:
+                break
+            position[axis] += view[axis] / 2
+            started = time.perf_counter()
+            camera.center = tuple(position * spacing)
+            viewer.screenshot(canvas_only=True)
+            pans.append(time.perf_counter() - started)
+        row["pan_ms"] = round(1000 * statistics.median(pans), 1)
+        row["pans"] = len(pans)
+        row["tiles_per_pan"] = round((shared_cache().misses - misses) / len(pans), 1)
+    viewer.close()
+    return row

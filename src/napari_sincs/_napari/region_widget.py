@@ -1,0 +1,219 @@
+"""Dock widget "Decode region": decode only the visible field of view, or a drawn rectangle, of a
+lazily opened .sincs layer, into a new in-memory layer or an OME-TIFF file. It also sets the size
+of the tile cache shared by every .sincs layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..codec.errors import SincsError
+from ..io import write_tiff
+from ..lazy import SincsArray
+from .cache import set_cache_size, shared_cache
+from .notify import notify_error
+from .reader import ViewerArray
+
+if TYPE_CHECKING:
+    import napari
+
+log = logging.getLogger(__name__)
+
+VISIBLE = "visible field of view"
+TO_LAYER = "new layer"
+TO_TIFF = "OME-TIFF file"
+
+
+def lazy_of(layer: Any) -> SincsArray | None:
+    """The full-resolution SincsArray behind a layer opened by the .sincs reader."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return data.lazy if isinstance(data, ViewerArray) else None
+
+
+def visible_region(layer: Any, viewer: napari.Viewer, all_planes: bool) -> tuple[slice, ...]:
+    """Full-resolution index ranges of what `layer` shows now (current plane unless all_planes)."""
+    lazy = lazy_of(layer)
+    shape = lazy.shape
+    corners = np.asarray(layer.corner_pixels, dtype=float)
+    factors = np.asarray(layer.downsample_factors[layer.data_level]) if layer.multiscale else None
+    point = np.asarray(layer.world_to_data(viewer.dims.point), dtype=float)
+    displayed = set(viewer.dims.displayed)
+    offset = viewer.dims.ndim - layer.ndim
+    region = []
+    for axis, size in enumerate(shape):
+        if axis + offset in displayed:
+            lo, hi = corners[0, axis], corners[1, axis] + 1
+            if factors is not None:
+                lo, hi = lo * factors[axis], hi * factors[axis]
+            region.append(slice(int(max(0, lo)), int(min(size, np.ceil(hi)))))
+        elif all_planes:
+            region.append(slice(0, size))
+        else:
+            index = int(np.clip(np.round(point[axis]), 0, size - 1))
+            region.append(slice(index, index + 1))
+    return tuple(region)
+
+
+def rectangle_region(
+    layer: Any, shapes: Any, viewer: napari.Viewer, all_planes: bool
+) -> tuple[slice, ...]:
+    """Index ranges of the bounding box of the selected (else last) shape, on the current plane."""
+    if len(shapes.data) == 0:
+        raise ValueError(f"the shapes layer {shapes.name!r} has no shape; draw a rectangle first.")
+    index = max(shapes.selected_data) if shapes.selected_data else len(shapes.data) - 1
+    vertices = np.asarray(shapes.data[index], dtype=float)
+    world = np.array([shapes.data_to_world(v) for v in vertices])
+    inside = np.array([layer.world_to_data(w) for w in world])
+    base = visible_region(layer, viewer, all_planes)
+    displayed = set(viewer.dims.displayed)
+    offset = viewer.dims.ndim - layer.ndim
+    region = list(base)
+    for axis, size in enumerate(lazy_of(layer).shape):
+        if axis + offset in displayed:
+            lo = int(np.clip(np.floor(inside[:, axis].min()), 0, size))
+            hi = int(np.clip(np.ceil(inside[:, axis].max()) + 1, 0, size))
+            region[axis] = slice(lo, max(lo + 1, hi))
+    return tuple(region)
+
+
+class RegionWidget(QWidget):
+    """Decode the visible region (or a rectangle) of a .sincs layer, touching only its groups."""
+
+    finished = Signal(object)
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.layer_box = QComboBox()
+        self.source = QComboBox()
+        self.all_planes = QCheckBox("all planes of the axes not on screen (t, z)")
+        self.target = QComboBox()
+        self.target.addItems([TO_LAYER, TO_TIFF])
+        self.path = QLineEdit(str(Path.home() / "region.tif"))
+        self.decode_button = QPushButton("Decode region")
+        self.cache_mb = QSpinBox(minimum=0, maximum=1_000_000, value=shared_cache().max_bytes >> 20)
+        self.cache_mb.setSuffix(" MB")
+        self.cache_mb.setToolTip("Decoded tiles kept for every .sincs layer (0 turns caching off)")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow(".sincs layer", self.layer_box)
+        form.addRow("Region", self.source)
+        form.addRow("", self.all_planes)
+        form.addRow("Into", self.target)
+        form.addRow("TIFF path", self.path)
+        form.addRow("Tile cache", self.cache_mb)
+        outer = QVBoxLayout(self)
+        outer.addLayout(form)
+        outer.addWidget(self.decode_button)
+        outer.addWidget(self.status)
+        outer.addStretch()
+        self.decode_button.clicked.connect(self.decode)
+        self.cache_mb.valueChanged.connect(set_cache_size)
+        events = self.viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self._refresh)
+        self._refresh()
+
+    def _refresh(self, event: Any = None) -> None:
+        from napari.layers import Shapes
+
+        layer_name, source_name = self.layer_box.currentText(), self.source.currentText()
+        sincs = [layer.name for layer in self.viewer.layers if lazy_of(layer) is not None]
+        shapes = [
+            f"rectangle in {layer.name}"
+            for layer in self.viewer.layers
+            if isinstance(layer, Shapes)
+        ]
+        for box, items, keep in (
+            (self.layer_box, sincs, layer_name),
+            (self.source, [VISIBLE, *shapes], source_name),
+        ):
+            box.clear()
+            box.addItems(items)
+            if keep in items:
+                box.setCurrentIndex(items.index(keep))
+        self.decode_button.setEnabled(bool(sincs))
+        if not sincs:
+            self.status.setText("Open a .sincs file first (drag it onto the viewer).")
+
+    def region(self) -> tuple[Any, tuple[slice, ...]]:
+        layer = self.viewer.layers[self.layer_box.currentText()]
+        choice = self.source.currentText()
+        if choice == VISIBLE:
+            return layer, visible_region(layer, self.viewer, self.all_planes.isChecked())
+        shapes = self.viewer.layers[choice.removeprefix("rectangle in ")]
+        return layer, rectangle_region(layer, shapes, self.viewer, self.all_planes.isChecked())
+
+    def decode(self) -> Any:
+        """Decode the chosen region in a background worker; returns the worker."""
+        from napari.qt.threading import create_worker
+
+        try:
+            layer, region = self.region()
+        except (ValueError, KeyError) as exc:
+            notify_error(str(exc))
+            return None
+        lazy = lazy_of(layer)
+        self.status.setText(
+            "Decoding " + ", ".join(f"{a} {s.start}:{s.stop}" for a, s in zip(lazy.axes, region))
+        )
+        self.worker = create_worker(
+            lazy.__getitem__, region, _start_thread=False, _ignore_errors=True
+        )
+        self.worker.returned.connect(lambda data: self._deliver(layer, lazy, region, data))
+        self.worker.errored.connect(self._failed)
+        self.decode_button.setEnabled(False)
+        self.worker.finished.connect(lambda: self.decode_button.setEnabled(True))
+        self.worker.start()
+        return self.worker
+
+    def _deliver(
+        self, layer: Any, lazy: SincsArray, region: tuple[slice, ...], data: np.ndarray
+    ) -> None:
+        if self.target.currentText() == TO_TIFF:
+            try:
+                meta = lazy.header.metadata
+                write_tiff(self.path.text(), data, lazy.axes, meta, overwrite=True)
+            except SincsError as exc:
+                self._failed(exc)
+                return
+            self.status.setText(f"Wrote {self.path.text()} ({'×'.join(map(str, data.shape))}).")
+            self.finished.emit(self.path.text())
+            return
+        start = np.array([s.start for s in region], dtype=float)
+        added = self.viewer.add_image(
+            data,
+            name=f"{layer.name} region",
+            scale=layer.scale,
+            translate=np.asarray(layer.translate) + start * np.asarray(layer.scale),
+            axis_labels=layer.axis_labels,
+            units=layer.units,
+            contrast_limits=layer.contrast_limits,
+            colormap=layer.colormap,
+            blending=layer.blending,
+        )
+        self.status.setText(f"Added {added.name!r} ({'×'.join(map(str, data.shape))}).")
+        self.finished.emit(added)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText(f"Failed: {exc}")
+        notify_error(str(exc) if isinstance(exc, SincsError) else f"Decoding failed: {exc}")
+        self.finished.emit(exc)

@@ -1,0 +1,125 @@
+"""The Compress dock widget end to end in a real viewer: settings, preview, start, cancel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import napari_sincs as sincs
+from helpers import load
+from napari_sincs._napari.commands import COMPRESS_WIDGET, compress_active_layer
+from napari_sincs._napari.compress_widget import CompressWidget
+
+
+@pytest.fixture
+def viewer_with_image(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(load("nuclei2d_crop.tif"), name="nuclei", scale=(0.5, 0.5))
+    viewer.add_image(load("cell_migration_crop.tif"), name="movie", axis_labels=("t", "y", "x"))
+    viewer.layers.selection.active = viewer.layers["nuclei"]
+    return viewer
+
+
+def _fast(widget: CompressWidget, path) -> None:
+    widget.ratio.setValue(20)
+    widget.steps.setValue(150)
+    widget.output.setText(str(path))
+
+
+def test_widget_defaults_to_the_active_layer_and_describes_it(viewer_with_image):
+    widget = CompressWidget(viewer_with_image)
+    assert widget.layer_box.currentText() == "nuclei"
+    assert widget.axes.text() == "yx"
+    assert "128 × 128" in widget.info.text() and "uint16" in widget.info.text()
+    viewer_with_image.layers.selection.active = viewer_with_image.layers["movie"]
+    assert widget.layer_box.currentText() == "movie"
+    assert widget.axes.text() == "tyx"
+    assert widget.device.text().startswith(("CPU", "GPU"))
+
+
+def test_compress_in_the_background_then_open_the_result(viewer_with_image, qtbot, tmp_path):
+    widget = CompressWidget(viewer_with_image)
+    _fast(widget, tmp_path / "nuclei.sincs")
+    steps = []
+    widget.progressed.connect(lambda event: steps.append((event.group, event.step)))
+    with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
+        worker = widget.start_compression()
+        assert worker is not None
+        assert not widget.start.isEnabled() and widget.cancel.isEnabled()
+    report = blocker.args[0]
+    assert isinstance(report, sincs.CompressionReport)
+    assert report.ratio >= 20
+    assert (tmp_path / "nuclei.sincs").is_file()
+    assert steps and steps[-1] == (0, 150)
+    assert widget.progress.value() == widget.progress.maximum()
+    assert f"{report.ratio:.1f}×" in widget.result.text() and "PSNR" in widget.result.text()
+    with sincs.open_sincs(tmp_path / "nuclei.sincs") as lazy:
+        assert lazy.header.metadata.scale == {"y": 0.5, "x": 0.5}
+    qtbot.waitUntil(lambda: widget.open_result.isEnabled() and widget.worker is None)
+    [opened] = widget.open_output()
+    assert opened.name.startswith("nuclei")
+    assert opened.metadata["sincs_path"] == str(tmp_path / "nuclei.sincs")
+    assert len(viewer_with_image.layers) == 3
+
+
+def test_cancel_leaves_no_file(viewer_with_image, qtbot, tmp_path):
+    widget = CompressWidget(viewer_with_image)
+    _fast(widget, tmp_path / "cancelled.sincs")
+    widget.steps.setValue(100_000)
+    widget.progressed.connect(lambda event: widget.cancel_compression())
+    with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
+        widget.start_compression()
+    assert isinstance(blocker.args[0], sincs.CompressionCancelled)
+    assert list(tmp_path.iterdir()) == []
+    assert "no file" in widget.result.text()
+
+
+def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
+    viewer_with_image, qtbot, tmp_path
+):
+    widget = CompressWidget(viewer_with_image)
+    preview = widget.preview_saliency()
+    assert preview.name == "nuclei saliency"
+    image = viewer_with_image.layers["nuclei"].data
+    expected = sincs.saliency_map(image) >= 1
+    np.testing.assert_array_equal(preview.data.astype(bool), expected)
+    widget.otsu.setChecked(False)
+    widget.threshold.setValue(0.9)
+    assert preview.data.sum() < expected.sum(), "moving the threshold updates the preview"
+    painted = np.zeros_like(preview.data)
+    painted[:, :40] = 1
+    preview.data = painted
+    _fast(widget, tmp_path / "painted.sincs")
+    with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
+        widget.start_compression()
+        assert "edited saliency layer" in widget.result.text()
+    assert isinstance(blocker.args[0], sincs.CompressionReport)
+    decoded = sincs.decode(tmp_path / "painted.sincs").astype(float)
+    left = np.mean((decoded[:, :40] - image[:, :40]) ** 2)
+    right = np.mean((decoded[:, 80:] - image[:, 80:]) ** 2)
+    assert left < right
+
+
+def test_bad_settings_become_notifications(viewer_with_image, tmp_path):
+    from napari.utils.notifications import notification_manager
+
+    widget = CompressWidget(viewer_with_image)
+    widget.output.setText(str(tmp_path / "x.sincs"))
+    widget.block.setText("big")
+    before = len(notification_manager.records)
+    assert widget.start_compression() is None
+    widget.block.setText("auto")
+    widget.axes.setText("zyx")
+    assert widget.start_compression() is None
+    messages = [str(r.message) for r in notification_manager.records[before:]]
+    assert any("block 'big'" in m for m in messages)
+    assert any("names 3 dimensions" in m for m in messages)
+
+
+def test_menu_command_opens_the_widget_on_the_active_layer(viewer_with_image):
+    viewer_with_image.layers.selection.active = viewer_with_image.layers["movie"]
+    compress_active_layer(viewer_with_image)
+    dock = viewer_with_image.window._dock_widgets[f"{COMPRESS_WIDGET} (napari-sincs)"]
+    widget = dock.widget()
+    assert isinstance(widget, CompressWidget)
+    assert widget.layer_box.currentText() == "movie"

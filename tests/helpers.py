@@ -1,0 +1,33 @@
+"""Shared test data and settings: small real images from tests/data, fast real training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from napari_sincs import CompressionConfig
+from napari_sincs.codec.metrics import psnr
+
+DATA = Path(__file__).parent / "data"
+
+# Real training, kept short so the suite stays fast on two CPU cores.
+FAST = CompressionConfig(ratio=20, steps=200, transfer_steps=80, batch_size=4096)
+
+IMAGES = {
+    "2d": ("nuclei2d_crop.tif", "yx"),
+    "2d+t": ("cell_migration_crop.tif", "tyx"),
+    "3d": ("nuclei3d_crop.tif", "zyx"),
+    "3d+t": ("fmri_crop.tif", "tzyx"),
+    "channels": ("hela_crop.tif", "cyx"),
+}
+
+
+def load(name: str) -> np.ndarray:
+    return tifffile.imread(DATA / name)
+
+
+def flat_psnr(data: np.ndarray) -> float:
+    """PSNR of the best constant image: what a codec that learned nothing would reach."""
+    return psnr(data, np.full(data.shape, data.mean()))
