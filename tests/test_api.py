@@ -205,3 +205,48 @@ def test_a_damaged_blob_is_reported_not_decoded(compressed, tmp_path):
     damaged.write_bytes(bytes(data[: len(data) // 2]))
     with pytest.raises(sincs.CorruptFileError, match="truncated or damaged"):
         sincs.open_sincs(damaged)
+
+
+@pytest.mark.parametrize(
+    ("name", "axes", "dtype", "offset", "scale"),
+    [
+        ("beads3d_crop.tif", "zyx", "uint8", 0, 1),
+        ("fmri_crop.tif", "tzyx", "int16", -400, 1),
+        ("hela_crop.tif", "cyx", "uint16", 0, 1),
+        ("nuclei2d_crop.tif", "yx", "float32", -60.5, 0.37),
+    ],
+)
+@pytest.mark.parametrize("bound", [0.0, 3.0])
+def test_error_bound_holds_on_real_files_and_regions(
+    tmp_path, name, axes, dtype, offset, scale, bound
+):
+    data = ((load(name).astype(np.float64) + offset) * scale).astype(dtype)
+    path = tmp_path / "bounded.sincs"
+    report = sincs.compress(data, path, axes=axes, config=FAST, max_error=bound)
+    decoded = sincs.decode(path)
+    assert report.met
+    assert np.abs(decoded.astype(np.float64) - data.astype(np.float64)).max() <= bound
+    if bound == 0:
+        assert decoded.tobytes() == data.tobytes()
+    region = tuple(slice(s // 4, s // 4 + max(1, s // 2)) for s in data.shape)
+    assert sincs.decode(path, region).tobytes() == decoded[region].tobytes()
+    with sincs.open_sincs(path) as lazy:
+        assert lazy.header.max_error == bound
+
+
+def test_a_psnr_target_is_met_with_the_smallest_file_tried(tmp_path):
+    data = load("cell_migration_crop.tif")
+    path = tmp_path / "psnr.sincs"
+    report = sincs.compress(data, path, axes="tyx", config=FAST, psnr=24.0)
+    assert report.met
+    assert report.psnr >= 24.0
+    assert report.guarantee == "PSNR ≥ 24 dB"
+    assert sincs.metrics.psnr(data, sincs.decode(path)) == pytest.approx(report.psnr)
+
+
+def test_an_unreachable_psnr_is_reported_not_hidden(tmp_path, nuclei2d):
+    report = sincs.compress(
+        nuclei2d, tmp_path / "p.sincs", config=FAST.replace(steps=30), psnr=90.0
+    )
+    assert not report.met
+    assert report.psnr < 90

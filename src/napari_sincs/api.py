@@ -16,15 +16,14 @@ from typing import Any
 import numpy as np
 
 from .codec.config import CompressionConfig
-from .codec.container import SincsFile, check_writable, pack, write_atomic
-from .codec.decode import Decoder
+from .codec.container import check_writable, pack, write_atomic
 from .codec.encoder import encode, intensity_range
 from .codec.errors import InvalidInputError
 from .codec.fit import CancelToken, ProgressEvent
 from .codec.header import SUPPORTED_DTYPES, ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
-from .codec.metrics import QualityAccumulator
 from .codec.saliency import channel_thresholds, normalise, threshold_map
+from .codec.verify import measure_quality
 from .io import read_image
 from .lazy import SincsArray, open_sincs
 
@@ -52,6 +51,9 @@ class CompressionReport:
     target_ratio: float
     psnr: float
     ssim: float
+    max_abs_error: float
+    guarantee: str
+    met: bool
     seconds: float
     fit_seconds: float
     groups: int
@@ -62,15 +64,30 @@ class CompressionReport:
     attempts: int
 
     def __str__(self) -> str:
+        status = "holds" if self.met else "NOT met"
         return (
             f"{self.path}: {self.file_bytes:,} bytes from {self.raw_bytes:,} "
-            f"(ratio {self.ratio:.1f}x, asked {self.target_ratio:g}x), PSNR {self.psnr:.2f} dB, "
-            f"SSIM {self.ssim:.4f}, {self.seconds:.1f} s on {self.device}; {self.groups} groups of "
+            f"(ratio {self.ratio:.1f}x), PSNR {self.psnr:.2f} dB, SSIM {self.ssim:.4f}, "
+            f"max error {self.max_abs_error:g}; {self.guarantee}: {status}; "
+            f"{self.seconds:.1f} s on {self.device}; {self.groups} groups of "
             f"{self.parameters_per_group} parameters at {self.bits:.2f} bits"
         )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _guarantee(
+    config: CompressionConfig, ratio: float, psnr: float, max_error: float
+) -> tuple[str, bool]:
+    """The promise the user asked for, in words, and whether the file keeps it."""
+    if config.max_error is not None:
+        bound = config.max_error
+        words = "lossless (bit-exact)" if bound == 0 else f"every voxel within {bound:g}"
+        return words, max_error <= bound
+    if config.psnr is not None:
+        return f"PSNR ≥ {config.psnr:g} dB", psnr >= config.psnr
+    return f"ratio ≥ {config.ratio:g}", ratio >= config.ratio
 
 
 def _check_array(data: Any) -> np.ndarray:
@@ -146,6 +163,8 @@ def compress(
     *,
     axes: str | None = None,
     ratio: float | None = None,
+    psnr: float | None = None,
+    max_error: float | None = None,
     config: CompressionConfig | None = None,
     saliency: str | np.ndarray | None = None,
     name: str | None = None,
@@ -159,6 +178,9 @@ def compress(
 ) -> CompressionReport:
     """Compress an image into a .sincs file and report what the file achieves.
 
+    Ask for quality one way: `ratio` (file ≤ raw/ratio bytes), `psnr` (smallest file reaching it)
+    or `max_error` (every voxel within it; 0 = lossless, bit-exact; `ratio` then sizes the
+    networks and an exact residual stores the rest).
     `axes` names each dimension with t, c, z, y, x (default by ndim: yx, zyx, tzyx, tczyx).
     `saliency` is "threshold", "uniform", or an array of the image's shape (an edited map).
     Any CompressionConfig field can be given as a keyword (time_groups=4, block=(64, 64), ...).
@@ -167,8 +189,9 @@ def compress(
     started = time.perf_counter()
     array = _check_array(data)
     layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
-    if ratio is not None:
-        settings["ratio"] = ratio
+    for key, value in (("ratio", ratio), ("psnr", psnr), ("max_error", max_error)):
+        if value is not None:
+            settings[key] = value
     base = config or CompressionConfig()
     config = base.replace(**settings) if settings else base
     config, saliency5d = _resolve_saliency(saliency, layout, config)
@@ -177,13 +200,21 @@ def compress(
     check_writable(target, overwrite)
     array5d = layout.to_canonical(array)
     encoded = encode(array5d, layout, metadata, config, saliency5d, progress, cancel)
-    quality = _verify(pack(encoded.header.to_dict(), encoded.blobs), array5d, progress, cancel)
+    lo, hi = intensity_range(array5d)
+    quality = measure_quality(encoded.packed(), array5d, max(hi) - min(lo), progress, cancel)
     header = encoded.header
-    stats = {"psnr": quality.psnr, "ssim": quality.ssim, "device": encoded.device}
+    stats = {
+        "psnr": quality.psnr if math.isfinite(quality.psnr) else None,
+        "ssim": quality.ssim,
+        "max_abs_error": quality.max_error,
+        "device": encoded.device,
+    }
     final = pack({**header.to_dict(), "stats": stats}, encoded.blobs)
     if cancel is not None:
         cancel.raise_if_cancelled()
     write_atomic(target, final, overwrite)
+    ratio = header.raw_bytes / len(final)
+    guarantee, met = _guarantee(config, ratio, quality.psnr, quality.max_error)
     return CompressionReport(
         path=str(target),
         shape=layout.shape,
@@ -191,10 +222,13 @@ def compress(
         dtype=header.dtype,
         raw_bytes=header.raw_bytes,
         file_bytes=len(final),
-        ratio=header.raw_bytes / len(final),
+        ratio=ratio,
         target_ratio=config.ratio,
         psnr=quality.psnr,
         ssim=quality.ssim,
+        max_abs_error=quality.max_error,
+        guarantee=guarantee,
+        met=met,
         seconds=time.perf_counter() - started,
         fit_seconds=encoded.fit_seconds,
         groups=len(header.plan),
@@ -227,38 +261,6 @@ def compress_file(
         channel_names=meta.channel_names or None,
         **kwargs,
     )
-
-
-def _verify(
-    packed: bytes,
-    array5d: np.ndarray,
-    progress: Callable[[ProgressEvent], None] | None,
-    cancel: CancelToken | None,
-) -> QualityAccumulator:
-    """Decode the packed file plane by plane and compare with the original."""
-    decoder = Decoder(SincsFile(packed))
-    lo, hi = intensity_range(array5d)
-    quality = QualityAccumulator(max(hi) - min(lo))
-    t_count, c_count, z_count = array5d.shape[:3]
-    planes = t_count * c_count * z_count
-    done = 0
-    for t in range(t_count):
-        for c in range(c_count):
-            for z in range(z_count):
-                region = (
-                    slice(t, t + 1),
-                    slice(c, c + 1),
-                    slice(z, z + 1),
-                    slice(None),
-                    slice(None),
-                )
-                quality.add(array5d[t, c, z], decoder.decode(region)[0, 0, 0])
-                done += 1
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            if progress is not None:
-                progress(ProgressEvent(done, planes, 0, 0, 0.0, "verify"))
-    return quality
 
 
 def decode(

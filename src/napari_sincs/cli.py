@@ -63,6 +63,9 @@ def parse_roi(text: str, shape: Sequence[int]) -> tuple[slice, ...]:
     return tuple(region)
 
 
+STAGES = {"verify": "verifying", "residual": "residuals"}
+
+
 class _ProgressBar:
     """tqdm bar on stderr, opened at the first progress event (errors before it print alone)."""
 
@@ -99,7 +102,7 @@ class _ProgressBar:
             )
         else:
             if event.stage != self.stage:
-                self._reset("verifying")
+                self._reset(STAGES.get(event.stage, event.stage))
             bar = self.bar
             done = event.group / event.groups
         self.stage = event.stage
@@ -125,6 +128,12 @@ def _compress(args: argparse.Namespace) -> int:
         }.items()
         if value is not None
     }
+    if args.lossless:
+        settings["max_error"] = 0.0
+    elif args.max_error is not None:
+        settings["max_error"] = args.max_error
+    if args.psnr is not None:
+        settings["psnr"] = args.psnr
     config = CompressionConfig(ratio=args.ratio, **settings)
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
@@ -146,6 +155,8 @@ def _compress(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report)
+    if not report.met:
+        print(f"sincs: warning: {report.guarantee} was not reached", file=sys.stderr)
     return 0
 
 
@@ -227,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", help="TIFF, OME-TIFF, ImageJ TIFF, PNG or JPEG")
     c.add_argument("-o", "--output", help="output .sincs (default: input name with .sincs)")
     c.add_argument("--ratio", type=float, default=100.0, help="target compression ratio (100)")
+    c.add_argument("--psnr", type=float, help="smallest file with at least this PSNR (dB)")
+    c.add_argument(
+        "--max-error", type=float, help="every voxel within this of the original (exact residual)"
+    )
+    c.add_argument("--lossless", action="store_true", help="bit-exact (same as --max-error 0)")
     c.add_argument("--axes", help="name every dimension, e.g. tyx or zyxc (default: from file)")
     c.add_argument("--groups", type=int, help="interlaced time groups (default: up to 4)")
     c.add_argument("--block", type=_ints, help="spatial block y,x or z,y,x (default: from budget)")

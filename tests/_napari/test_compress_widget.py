@@ -41,7 +41,9 @@ def test_compress_in_the_background_then_open_the_result(viewer_with_image, qtbo
     widget = CompressWidget(viewer_with_image)
     _fast(widget, tmp_path / "nuclei.sincs")
     steps = []
-    widget.progressed.connect(lambda event: steps.append((event.group, event.step)))
+    widget.progressed.connect(
+        lambda event: steps.append((event.group, event.step)) if event.stage == "fit" else None
+    )
     with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
         worker = widget.start_compression()
         assert worker is not None
@@ -123,3 +125,21 @@ def test_menu_command_opens_the_widget_on_the_active_layer(viewer_with_image):
     widget = dock.widget()
     assert isinstance(widget, CompressWidget)
     assert widget.layer_box.currentText() == "movie"
+
+
+def test_lossless_from_the_widget(viewer_with_image, qtbot, tmp_path):
+    widget = CompressWidget(viewer_with_image)
+    _fast(widget, tmp_path / "exact.sincs")
+    widget.mode.setCurrentText("lossless")
+    assert widget.psnr.isHidden() and widget.max_error.isHidden()
+    widget.mode.setCurrentText("max error")
+    assert not widget.max_error.isHidden()
+    widget.mode.setCurrentText("lossless")
+    with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
+        widget.start_compression()
+    report = blocker.args[0]
+    assert report.met and report.max_abs_error == 0
+    assert "lossless (bit-exact): holds" in widget.result.text()
+    np.testing.assert_array_equal(
+        sincs.decode(tmp_path / "exact.sincs"), viewer_with_image.layers["nuclei"].data
+    )

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SALIENCY_SUFFIX = " saliency"
+QUALITY_MODES = ("ratio", "PSNR", "max error", "lossless")
 PROGRESS_INTERVAL = 0.05
 
 
@@ -85,8 +86,18 @@ class CompressWidget(QWidget):
         self.info.setWordWrap(True)
         self.axes = QLineEdit()
         self.axes.setToolTip("One letter per dimension from t, c, z, y, x")
+        self.mode = QComboBox()
+        self.mode.addItems(list(QUALITY_MODES))
+        self.mode.setToolTip("What the file must guarantee")
         self.ratio = QDoubleSpinBox(minimum=2, maximum=100000, value=100, decimals=1)
         self.ratio.setSuffix(" ×")
+        self.ratio.setToolTip(
+            "Target ratio; with PSNR the first guess, with max error the networks'"
+        )
+        self.psnr = QDoubleSpinBox(minimum=5, maximum=150, value=40, decimals=1)
+        self.psnr.setSuffix(" dB")
+        self.max_error = QDoubleSpinBox(minimum=0, maximum=1e9, value=1, decimals=3)
+        self.max_error.setToolTip("Every voxel within this of the original (intensity units)")
         self.time_groups = QSpinBox(minimum=0, maximum=1000, value=0)
         self.time_groups.setSpecialValueText("auto")
         self.block = QLineEdit("auto")
@@ -125,7 +136,11 @@ class CompressWidget(QWidget):
         form.addRow("Layer", self.layer_box)
         form.addRow("", self.info)
         form.addRow("Axes", self.axes)
+        form.addRow("Guarantee", self.mode)
         form.addRow("Target ratio", self.ratio)
+        form.addRow("Target PSNR", self.psnr)
+        form.addRow("Max error", self.max_error)
+        self._form = form
         form.addRow("Time groups", self.time_groups)
         form.addRow("Block", self.block)
         form.addRow("Saliency", self.saliency)
@@ -154,6 +169,8 @@ class CompressWidget(QWidget):
         outer.addStretch()
 
         self.layer_box.currentIndexChanged.connect(self._layer_changed)
+        self.mode.currentTextChanged.connect(self._mode_changed)
+        self._mode_changed()
         self.otsu.toggled.connect(lambda on: self.threshold.setEnabled(not on))
         self.otsu.toggled.connect(self._refresh_preview)
         self.threshold.valueChanged.connect(self._refresh_preview)
@@ -235,6 +252,12 @@ class CompressWidget(QWidget):
 
     # settings ---------------------------------------------------------------------------
 
+    def _mode_changed(self, *args: Any) -> None:
+        mode = self.mode.currentText()
+        for field, shown in ((self.psnr, mode == "PSNR"), (self.max_error, mode == "max error")):
+            field.setVisible(shown)
+            self._form.labelForField(field).setVisible(shown)
+
     def config(self) -> CompressionConfig:
         """The settings shown in the widget (raises InvalidInputError on a bad block)."""
         text = self.block.text().strip().lower()
@@ -246,8 +269,11 @@ class CompressWidget(QWidget):
                 raise InvalidInputError(
                     f"block {text!r} is not sizes like 64,64 or 16,64,64 (or auto)."
                 ) from exc
+        mode = self.mode.currentText()
         return CompressionConfig(
             ratio=self.ratio.value(),
+            psnr=self.psnr.value() if mode == "PSNR" else None,
+            max_error={"max error": self.max_error.value(), "lossless": 0.0}.get(mode),
             time_groups=self.time_groups.value() or None,
             block=block,
             saliency=self.saliency.currentText(),
@@ -377,6 +403,9 @@ class CompressWidget(QWidget):
             refit = "" if event.attempt == 1 else f" (refit {event.attempt})"
             text = f"group {event.group + 1}/{event.groups}{refit} · loss {event.loss:.2e}"
             self.progress.setValue(int(900 * done))
+        elif event.stage == "residual":
+            text = f"residual of group {event.group}/{event.groups}"
+            self.progress.setValue(900)
         else:
             text = f"verifying plane {event.group}/{event.groups}"
             self.progress.setValue(900 + int(100 * event.group / max(1, event.groups)))
@@ -389,7 +418,8 @@ class CompressWidget(QWidget):
         self.result.setText(
             f"{Path(report.path).name}: {_size(report.file_bytes)} from {_size(report.raw_bytes)}, "
             f"ratio {report.ratio:.1f}× · PSNR {report.psnr:.2f} dB · SSIM {report.ssim:.4f} · "
-            f"{report.seconds:.1f} s on {report.device}"
+            f"{report.seconds:.1f} s on {report.device} · {report.guarantee}: "
+            f"{'holds' if report.met else 'NOT reached'}"
         )
         self.open_result.setEnabled(True)
         self.finished.emit(report)

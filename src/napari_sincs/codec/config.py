@@ -28,9 +28,17 @@ def _is_number(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class CompressionConfig:
-    """Settings of one compression; `None` means "choose from the data and the byte budget"."""
+    """Settings of one compression; `None` means "choose from the data and the byte budget".
+
+    Quality is asked in one of three ways: `ratio` (file at most raw/ratio bytes), `psnr` (the
+    smallest file reaching that PSNR; `ratio` is then only the first guess), or `max_error`
+    (every voxel within that distance of the original, 0 = lossless; the networks are sized by
+    `ratio` and an exact residual makes up the rest).
+    """
 
     ratio: float = 100.0
+    psnr: float | None = None
+    max_error: float | None = None
     time_groups: int | None = None
     block: tuple[int, ...] | None = None
     saliency: str = "threshold"
@@ -44,7 +52,7 @@ class CompressionConfig:
     transfer_steps: int | None = None
     batch_size: int = 1024
     learning_rate: float = 5e-3
-    weight_bits: float = 8.0
+    weight_bits: float = 9.0
     keyframe_interval: int = 16
     weight_transfer: bool = True
     residual_coding: bool = True
@@ -56,6 +64,22 @@ class CompressionConfig:
         _check(
             _is_number(self.ratio) and self.ratio > 1,
             f"ratio must be a number above 1 (got {self.ratio!r}); ask for e.g. ratio=100.",
+        )
+        if self.psnr is not None:
+            _check(
+                _is_number(self.psnr) and 0 < self.psnr < 200,
+                f"psnr is a target in dB between 0 and 200 (got {self.psnr!r}).",
+            )
+        if self.max_error is not None:
+            _check(
+                _is_number(self.max_error) and self.max_error >= 0,
+                f"max_error is a bound in intensity units ≥ 0, 0 meaning lossless "
+                f"(got {self.max_error!r}).",
+            )
+        _check(
+            self.psnr is None or self.max_error is None,
+            "ask for either a PSNR or a maximum error, not both (max_error already bounds "
+            "every voxel).",
         )
         if self.time_groups is not None:
             _check(

@@ -46,7 +46,7 @@ HEADER_DICTIONARY = (
     b'{"batch_size":1024,"block":null,"depth":3,"device":"auto","family":"pe_mlp",'
     b'"frequencies":null,"keyframe_interval":16,"learning_rate":0.005,"ratio":100.0,'
     b'"residual_coding":true,"saliency":"threshold","saliency_floor":0.3,"seed":0,"steps":6000,'
-    b'"threshold":null,"time_groups":null,"transfer_steps":null,"weight_bits":8.0,'
+    b'"threshold":null,"time_groups":null,"transfer_steps":null,"weight_bits":9.0,'
     b'"weight_transfer":true,"width":null},"intensity":{"max":[255.0],"min":[0.0]},"meta":'
     b'{"channel_names":["channel 0"],"name":"image","scale":{"t":1.0,"x":0.1,"y":0.1,"z":0.5},'
     b'"units":{"t":"s","x":"\\u00b5m","y":"\\u00b5m","z":"\\u00b5m"}},"model":{"axes":["t","z",'

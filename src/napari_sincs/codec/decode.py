@@ -20,6 +20,7 @@ from .errors import CorruptFileError
 from .exact import ExactNetwork
 from .grouping import Group
 from .header import FileHeader
+from .residual import GroupResidual
 
 
 def level_shape(shape: tuple[int, ...], level: int) -> tuple[int, int, int, int, int]:
@@ -59,15 +60,18 @@ class Decoder:
         self.header = FileHeader.from_dict(source.header)
         self.plan = self.header.plan
         self._chains = self.plan.chains()
-        if source.n_blobs != len(self._chains):
+        self.max_error = self.header.max_error
+        expected = len(self._chains) + (len(self.plan) if self.max_error is not None else 0)
+        if source.n_blobs != expected:
             raise CorruptFileError(
-                f"{source.path.name} has {source.n_blobs} weight blobs where its group plan needs "
-                f"{len(self._chains)}; the file is damaged."
+                f"{source.path.name} has {source.n_blobs} blobs where its group plan needs "
+                f"{expected}; the file is damaged."
             )
         self.device = torch.device(device)
         self._lock = threading.Lock()
         self._weights: _LRU = _LRU(max(4, cache // max(1, self.plan.keyframe_interval)))
         self._networks: _LRU = _LRU(cache)
+        self._residuals: _LRU = _LRU(max(4, cache // 8))
         self.groups_evaluated = 0
         lo = np.asarray(self.header.intensity_min, dtype=np.float64)
         self._offset = lo
@@ -145,13 +149,40 @@ class Decoder:
             local[name] = positions * stride - block.start
         if any(len(v) == 0 for v in where.values()):
             return
-        axes = self.header.model.axes
-        values = self.network(group.index).evaluate([local[a].astype(np.int64) for a in axes])
-        values = values.reshape([len(where[a]) for a in "tzyx"])
+        values = self._group_values(group, [local[a].astype(np.int64) for a in "tzyx"])
         index = np.ix_(where["t"], where["z"], where["y"], where["x"])
-        out[:, group.channel - c.start][index] = self._denormalise(values, group.channel)
+        out[:, group.channel - c.start][index] = values
+
+    def _group_values(
+        self, group: Group, positions: list[np.ndarray], residual: bool = True
+    ) -> np.ndarray:
+        """A group's voxels at local (t, z, y, x) grid positions, in the file's dtype."""
+        by_axis = dict(zip("tzyx", positions))
+        axes = self.header.model.axes
+        values = self.network(group.index).evaluate([by_axis[a] for a in axes])
+        values = self._denormalise(values.reshape([len(p) for p in positions]), group.channel)
+        if residual and self.max_error is not None:
+            values = self._residual(group).apply(values, np.ix_(*positions))
         with self._lock:
             self.groups_evaluated += 1
+        return values
+
+    def predict_group(self, group: Group) -> np.ndarray:
+        """The networks' prediction of a whole group, (frames, z, y, x), without residual."""
+        shape = self.plan.group_shape(group)
+        return self._group_values(group, [np.arange(n) for n in shape], residual=False)
+
+    def _residual(self, group: Group) -> GroupResidual:
+        with self._lock:
+            cached = self._residuals.get(group.index)
+        if cached is not None:
+            return cached
+        blob = self.source.read_blob(len(self._chains) + group.index)
+        shape = self.plan.group_shape(group)
+        residual = GroupResidual(blob, shape, np.dtype(self.header.dtype), self.max_error)
+        with self._lock:
+            self._residuals.put(group.index, residual)
+        return residual
 
     def _denormalise(self, values: np.ndarray, channel: int) -> np.ndarray:
         values = np.clip(values, 0.0, 1.0)

@@ -3,11 +3,13 @@
 Plan the groups from the byte budget, fit every chain (weight transfer inside a chain), then
 search the weight precision that fills the budget. If even a coarse precision overshoots, or the
 finest leaves most of the budget unused, the networks are resized from the measured bits per
-parameter and fitted again (at most MAX_ATTEMPTS times in all).
+parameter and fitted again (at most MAX_ATTEMPTS times in all). A PSNR target searches over
+ratios (and, for free, precisions); a maximum error appends exact per-group residuals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._version import __version__
+from . import residual
 from .config import CompressionConfig
-from .container import INDEX_ENTRY, pack
+from .container import INDEX_ENTRY, SincsFile, pack
+from .decode import Decoder
 from .errors import InvalidInputError, RatioUnreachableError
 from .fit import CancelToken, FitSettings, GroupFit, ProgressEvent, fit_chain, pick_device
 from .grouping import GroupPlan
@@ -26,12 +30,14 @@ from .header import FileHeader, ImageMetadata
 from .layout import ArrayLayout
 from .rate import MIN_BITS, SEARCH_LEVEL, Design, design, encode_chains, resize, search_bits
 from .saliency import channel_thresholds, normalise, threshold_map, user_map
+from .verify import measure_quality
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+PSNR_TRIES = 5
 GOOD_BITS = 6.0
-UNDERUSED = 0.75
+UNDERUSED = 0.85
 FINAL_LEVEL = 19
 _STATS_PLACEHOLDER = {
     "psnr": 12.345678901234,
@@ -52,6 +58,19 @@ class Encoded:
     attempts: int
     fit_seconds: float
     device: str
+    vectors: list[np.ndarray]
+
+    def packed(self) -> bytes:
+        return pack(self.header.to_dict(), self.blobs)
+
+    def recoded(self, bits: float) -> Encoded:
+        """The same fit coded at another weight precision (no training)."""
+        spec = self.header.model
+        blobs = encode_chains(
+            self.vectors, spec, bits, self.header.config.residual_coding, FINAL_LEVEL
+        )
+        header = dataclasses.replace(self.header, bits=round(bits, 3))
+        return dataclasses.replace(self, header=header, blobs=blobs)
 
 
 def intensity_range(array5d: np.ndarray) -> tuple[list[float], list[float]]:
@@ -157,7 +176,27 @@ def encode(
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> Encoded:
-    """Fit and code a canonical (t, c, z, y, x) array within the byte budget of `config.ratio`."""
+    """Fit and code a canonical (t, c, z, y, x) array to the quality `config` asks for."""
+    job = (array5d, layout, metadata, saliency5d, progress, cancel)
+    if config.psnr is not None:
+        encoded = encode_for_psnr(*job[:3], config, *job[3:])
+    else:
+        encoded = encode_at_ratio(*job[:3], config, *job[3:])
+    if config.max_error is not None:
+        encoded = add_residuals(encoded, array5d, config.max_error, progress, cancel)
+    return encoded
+
+
+def encode_at_ratio(
+    array5d: np.ndarray,
+    layout: ArrayLayout,
+    metadata: ImageMetadata,
+    config: CompressionConfig,
+    saliency5d: np.ndarray | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Encoded:
+    """Fit and code within the byte budget of `config.ratio` (networks only)."""
     dtype = str(array5d.dtype)
     lo, hi = intensity_range(array5d)
     raw = math.prod(array5d.shape) * array5d.dtype.itemsize
@@ -225,7 +264,99 @@ def encode(
         bits = max(MIN_BITS, bits - 0.05)
         blobs = encode_chains(vectors, chosen.spec, bits, config.residual_coding, FINAL_LEVEL)
     header = _header(layout, dtype, metadata, lo, hi, config, chosen, bits)
-    return Encoded(header, blobs, fits, attempt, fit_seconds, str(device))
+    return Encoded(header, blobs, fits, attempt, fit_seconds, str(device), vectors)
+
+
+def add_residuals(
+    encoded: Encoded,
+    array5d: np.ndarray,
+    max_error: float,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Encoded:
+    """Append one residual blob per group so that every voxel is within `max_error`."""
+    decoder = Decoder(SincsFile(encoded.packed()))
+    plan = encoded.header.plan
+    blobs = []
+    for group in plan:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        predicted = decoder.predict_group(group)
+        blobs.append(residual.encode(plan.extract(array5d, group), predicted, max_error))
+        if progress is not None:
+            progress(ProgressEvent(group.index + 1, len(plan), 0, 0, 0.0, "residual"))
+    header = dataclasses.replace(encoded.header, max_error=float(max_error))
+    return dataclasses.replace(encoded, header=header, blobs=encoded.blobs + blobs)
+
+
+def encode_for_psnr(
+    array5d: np.ndarray,
+    layout: ArrayLayout,
+    metadata: ImageMetadata,
+    config: CompressionConfig,
+    saliency5d: np.ndarray | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Encoded:
+    """The smallest file whose PSNR reaches `config.psnr`, or the best one tried if none does.
+
+    Each try fits networks for a ratio (starting at `config.ratio`, doubling after a success,
+    halving after a failure, then bisecting); within a fit that passes, the weight precision is
+    lowered for free (no training) as long as the PSNR holds.
+    """
+    target = float(config.psnr)
+    lo, hi = intensity_range(array5d)
+    data_range = max(hi) - min(lo)
+    passed: list[tuple[int, Encoded]] = []
+    failed: list[tuple[float, Encoded]] = []
+    ratio, low, high = config.ratio, None, None
+    for _ in range(PSNR_TRIES):
+        try:
+            candidate = encode_at_ratio(
+                array5d, layout, metadata, config.replace(ratio=ratio), saliency5d, progress, cancel
+            )
+        except RatioUnreachableError:
+            high = ratio
+        else:
+            reached = measure_quality(candidate.packed(), array5d, data_range, with_ssim=False).psnr
+            log.info("psnr search: ratio %.1f gives %.2f dB", ratio, reached)
+            if reached >= target:
+                candidate = _fewest_bits(candidate, array5d, data_range, target)
+                passed.append((len(candidate.packed()), candidate))
+                low = ratio
+            else:
+                failed.append((reached, candidate))
+                high = ratio
+        ratio = (
+            math.sqrt(low * high) if low and high else (ratio * 2 if high is None else ratio / 2)
+        )
+        if low and high and high / low < 1.25:
+            break
+    if passed:
+        return min(passed, key=lambda item: item[0])[1]
+    if not failed:
+        raise RatioUnreachableError(
+            f"no file could be made while searching for {target:g} dB; lower the PSNR target."
+        )
+    best = max(failed, key=lambda item: item[0])
+    log.info("PSNR %.2f dB not reached; best %.2f dB", target, best[0])
+    return best[1]
+
+
+def _fewest_bits(
+    encoded: Encoded, array5d: np.ndarray, data_range: float, target: float
+) -> Encoded:
+    """Lower the weight precision of a passing fit while its PSNR stays at the target."""
+    best = encoded
+    low, high = MIN_BITS, encoded.header.bits
+    while high - low > 0.25:
+        bits = (low + high) / 2
+        candidate = encoded.recoded(bits)
+        if measure_quality(candidate.packed(), array5d, data_range, with_ssim=False).psnr >= target:
+            best, high = candidate, bits
+        else:
+            low = bits
+    return best
 
 
 def _fit_all(

@@ -14,13 +14,21 @@ from typing import Any
 import numpy as np
 
 from .config import CompressionConfig
-from .errors import CorruptFileError, InvalidConfigError, InvalidInputError
+from .errors import (
+    CorruptFileError,
+    InvalidConfigError,
+    InvalidInputError,
+    UnsupportedVersionError,
+)
 from .grouping import GroupPlan
 from .inr import ModelSpec
 from .layout import ArrayLayout
 
 SUPPORTED_DTYPES = ("uint8", "uint16", "int16", "float32")
 MAX_VOXELS = 1 << 44
+# Features a reader must understand to decode a file correctly; a file naming one this reader
+# does not know is refused instead of being decoded wrong.
+KNOWN_FEATURES = ("residual",)
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,13 @@ class FileHeader:
     bits: float
     codec_version: str
     stats: dict[str, float] = field(default_factory=dict)
+    max_error: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {}
+        if self.max_error is not None:
+            extra = {"requires": ["residual"], "residual": {"max_error": self.max_error}}
+        return extra | {
             "codec": {"name": "napari-sincs", "version": self.codec_version},
             "array": {
                 "shape": list(self.layout.shape),
@@ -112,6 +124,25 @@ class FileHeader:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any]) -> FileHeader:
+        requires = data.get("requires", [])
+        if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+            raise CorruptFileError("the header's list of required features is malformed.")
+        unknown = sorted(set(requires) - set(KNOWN_FEATURES))
+        if unknown:
+            raise UnsupportedVersionError(
+                f"the file needs feature(s) {', '.join(unknown)} that this napari-sincs does not "
+                "know; install a newer napari-sincs to decode it."
+            )
+        max_error = None
+        if "residual" in requires:
+            max_error = data["residual"]["max_error"]
+            if (
+                not isinstance(max_error, int | float)
+                or not math.isfinite(max_error)
+                or max_error < 0
+            ):
+                raise CorruptFileError(f"the header's residual bound {max_error!r} is invalid.")
+            max_error = float(max_error)
         array = data["array"]
         shape = array["shape"]
         if (
@@ -187,6 +218,7 @@ class FileHeader:
             if isinstance(codec, dict)
             else "unknown",
             stats=stats,
+            max_error=max_error,
         )
 
     @property

@@ -71,11 +71,13 @@ def compression_ratio(raw_bytes: int, file_bytes: int) -> float:
 
 
 class QualityAccumulator:
-    """PSNR and mean-slice SSIM built up slice by slice, so memory stays at one slice."""
+    """PSNR, mean-slice SSIM and largest error built up slice by slice (memory: one slice)."""
 
-    def __init__(self, data_range: float) -> None:
+    def __init__(self, data_range: float, with_ssim: bool = True) -> None:
         self.data_range = data_range or 1.0
+        self.with_ssim = with_ssim
         self.squared_error = 0.0
+        self.max_error = 0.0
         self.count = 0
         self.ssim_values: list[float] = []
 
@@ -83,10 +85,13 @@ class QualityAccumulator:
         """Add one or more (y, x) planes."""
         a = np.asarray(original, dtype=np.float64)
         b = np.asarray(decoded, dtype=np.float64)
-        self.squared_error += float(np.sum((a - b) ** 2))
+        difference = np.abs(a - b)
+        self.squared_error += float(np.sum(difference**2))
+        self.max_error = max(self.max_error, float(difference.max()) if difference.size else 0.0)
         self.count += a.size
-        for pa, pb in zip(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])):
-            self.ssim_values.append(slice_ssim(pa, pb, self.data_range))
+        if self.with_ssim:
+            for pa, pb in zip(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])):
+                self.ssim_values.append(slice_ssim(pa, pb, self.data_range))
 
     @property
     def psnr(self) -> float:
