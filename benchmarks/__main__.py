@@ -1,102 +1,189 @@
-"""Command line of the benchmarks: `python -m benchmarks {core,transfer} ...`."""
+"""Command line of the benchmarks: `python -m benchmarks {rd,report,core,transfer,viewer} ...`.
+
+python -m benchmarks rd                 # every image × 30/100/300/1000× × every codec (hours)
+python -m benchmarks rd --quick         # one image, one ratio: a smoke test (about a minute)
+python -m benchmarks report             # rewrite docs/benchmarks.md from the CSVs
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import json
-import platform
 import sys
 from pathlib import Path
 
-import torch
-
 from .datasets import SHARED, discover
+from .machine import describe
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-def machine() -> str:
-    """One line naming the machine and the versions that produced a table."""
-    import napari_sincs
-
-    threads = torch.get_num_threads()
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{platform.processor() or platform.machine()}, {threads} torch threads, {device}; "
-        f"Python {platform.python_version()}, torch {torch.__version__}, "
-        f"napari-sincs {napari_sincs.__version__}"
-    )
+RESULTS = DOCS / "results"
+FULL_COMMAND = "python -m benchmarks rd && python -m benchmarks report"
 
 
 def write_table(rows: list[dict], stem: str, title: str) -> Path:
     """rows -> docs/results/<stem>.csv and a markdown table in docs/results/<stem>.md."""
-    folder = DOCS / "results"
-    folder.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     fields = list(dict.fromkeys(key for row in rows for key in row))
-    with open(folder / f"{stem}.csv", "w", newline="") as handle:
+    with open(RESULTS / f"{stem}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
     header = "| " + " | ".join(fields) + " |"
     rule = "|" + "---|" * len(fields)
-    lines = [f"# {title}", "", f"Measured on: {machine()}", "", header, rule]
+    lines = [f"# {title}", "", f"Measured on: {describe()}", "", header, rule]
     lines += ["| " + " | ".join(str(row.get(f, "")) for f in fields) + " |" for row in rows]
-    path = folder / f"{stem}.md"
+    path = RESULTS / f"{stem}.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _rd(args: argparse.Namespace) -> int:
+    from .rd import RATIOS, run
+
+    if args.quick:
+        datasets = discover(args.data, ["nuclei3d"])
+        ratios = (100.0,)
+        csv_path = Path(args.csv or RESULTS / "rd_quick.csv")
+    else:
+        datasets = discover(args.data, args.names or None)
+        ratios = tuple(args.ratios or RATIOS)
+        csv_path = Path(args.csv or RESULTS / "rd.csv")
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    rows = run(datasets, ratios, args.codecs, csv_path, args.repeats, args.timeout)
+    print(f"{len(rows)} rows in {csv_path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write
+
+    machine_file = RESULTS / "machine.txt"
+    machine = machine_file.read_text().strip() if machine_file.is_file() else describe()
+    print(f"wrote {write(machine, FULL_COMMAND)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--data", type=Path, default=SHARED, help="folder of images")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    rd = commands.add_parser("rd", help="rate-distortion and speed against other codecs")
+    rd.add_argument("names", nargs="*", help="dataset names (default: all)")
+    rd.add_argument("--ratios", type=float, nargs="*")
+    rd.add_argument("--codecs", nargs="*", help="codec names (default: all)")
+    rd.add_argument("--quick", action="store_true", help="one image at 100x: a smoke test")
+    rd.add_argument("--csv", help="CSV to append to (default docs/results/rd.csv)")
+    rd.add_argument("--repeats", type=int, default=3)
+    rd.add_argument("--timeout", type=float, default=3600)
+    rd.set_defaults(run=_rd)
+
+    report = commands.add_parser("report", help="rewrite docs/benchmarks.md from the CSVs")
+    report.set_defaults(run=_report)
+
     core = commands.add_parser("core", help="ratio, PSNR, SSIM, speed at one target ratio")
     core.add_argument("names", nargs="*", help="dataset names (default: all)")
     core.add_argument("--ratio", type=float, default=100.0)
     core.add_argument("--settings", default="{}", help="JSON of CompressionConfig fields")
     core.add_argument("--out", default=None, help="table name in docs/results (none: print)")
+    core.set_defaults(run=_core)
+
     transfer = commands.add_parser("transfer", help="steps to the same loss with/without transfer")
     transfer.add_argument("names", nargs="*")
     transfer.add_argument("--ratio", type=float, default=100.0)
     transfer.add_argument("--pairs", type=int, default=3)
     transfer.add_argument("--out", default=None)
+    transfer.set_defaults(run=_transfer)
+
     viewer = commands.add_parser("viewer", help="first screen and browsing steps in napari")
     viewer.add_argument("files", nargs="+", type=Path, help=".sincs files")
     viewer.add_argument("--out", default=None)
+    viewer.set_defaults(run=_viewer)
+
+    ablation = commands.add_parser("ablations", help="transfer, weight residuals, saliency")
+    ablation.add_argument("which", choices=["transfer", "residuals", "saliency"])
+    ablation.add_argument("names", nargs="*")
+    ablation.set_defaults(run=_ablation)
+
+    bounded = commands.add_parser("bounded", help="lossless and error-bounded vs zstd, SZ3, ZFP")
+    bounded.add_argument("names", nargs="*")
+    bounded.set_defaults(run=_bounded)
+
     args = parser.parse_args(argv)
-    if args.command == "viewer":
-        from .viewer import measure_viewer, warm_up
+    return args.run(args)
 
-        warm_up()
-        rows = [measure_viewer(path) for path in args.files]
-        for row in rows:
-            print(json.dumps(row), flush=True)
-        if args.out:
-            print(f"wrote {write_table(rows, args.out, 'Browsing in napari')}")
-        return 0
 
-    datasets = discover(args.data, args.names or None)
+ABLATION_IMAGES = {
+    "transfer": ["cell_migration_2dt", "drosophila_histone_2dt", "cells3d_nuclei"],
+    "residuals": [
+        "cell_migration_2dt",
+        "drosophila_histone_2dt",
+        "cells3d_nuclei",
+        "brain_cells_3d",
+    ],
+    "saliency": ["nuclei2d", "cell_phase", "hela_3ch", "beads3d", "cell_migration_2dt"],
+}
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from . import ablations
+
     rows = []
-    if args.command == "core":
-        from .core import measure
+    for dataset in discover(args.data, args.names or ABLATION_IMAGES[args.which]):
+        if args.which == "transfer":
+            rows += ablations.transfer(dataset)
+        elif args.which == "residuals":
+            rows.append(ablations.weight_residuals(dataset))
+        else:
+            rows += ablations.saliency(dataset)
+        print(json.dumps(rows[-1]), flush=True)
+    return _print_and_write(rows, f"ablation_{args.which}", f"Ablation: {args.which}")
 
-        settings = json.loads(args.settings)
-        for dataset in datasets:
-            rows.append(measure(dataset, args.ratio, **settings))
-            print(json.dumps(rows[-1]), flush=True)
-        title = f"napari-sincs at {args.ratio:g}x"
-    else:
-        from .transfer import measure_transfer
 
-        for dataset in datasets:
-            for row in measure_transfer(dataset, args.ratio, args.pairs):
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-        title = "Weight transfer: steps to the same loss"
-    if args.out and rows:
-        print(f"wrote {write_table(rows, args.out, title)}")
+def _bounded(args: argparse.Namespace) -> int:
+    from .bounded import measure_bounded
+
+    rows = []
+    for dataset in discover(args.data, args.names or None):
+        rows += measure_bounded(dataset)
+        print(json.dumps(rows[-1]), flush=True)
+    return _print_and_write(rows, "bounded", "Lossless and error-bounded")
+
+
+def _print_and_write(rows: list[dict], out: str | None, title: str) -> int:
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    if out and rows:
+        print(f"wrote {write_table(rows, out, title)}")
     return 0
+
+
+def _core(args: argparse.Namespace) -> int:
+    from .core import measure
+
+    settings = json.loads(args.settings)
+    rows = [measure(d, args.ratio, **settings) for d in discover(args.data, args.names or None)]
+    return _print_and_write(rows, args.out, f"napari-sincs at {args.ratio:g}x")
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from .transfer import measure_transfer
+
+    rows = [
+        row
+        for dataset in discover(args.data, args.names or None)
+        for row in measure_transfer(dataset, args.ratio, args.pairs)
+    ]
+    return _print_and_write(rows, args.out, "Weight transfer: steps to the same loss")
+
+
+def _viewer(args: argparse.Namespace) -> int:
+    from .viewer import measure_viewer, warm_up
+
+    warm_up()
+    rows = [measure_viewer(path) for path in args.files]
+    return _print_and_write(rows, args.out, "Browsing in napari")
 
 
 if __name__ == "__main__":

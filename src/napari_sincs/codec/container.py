@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 
 import zstandard
 
+from .entropy import MAX_EXPANSION
 from .errors import CorruptFileError, MissingFileError, OutputError, UnsupportedVersionError
 
 MAGIC = b"\x89SINCS\r\n"
@@ -181,12 +182,18 @@ class SincsFile:
         packed = self._handle.read(header_len)
         if _crc(packed) != header_crc:
             raise self._fail("the header checksum does not match")
+        cap = min(MAX_JSON_BYTES, MAX_EXPANSION * len(packed) + 65536)
         try:
             text = zstandard.ZstdDecompressor(dict_data=_DICTIONARY).decompress(
-                packed, max_output_size=MAX_JSON_BYTES
+                packed, max_output_size=cap
             )
             self.header: dict[str, Any] = json.loads(text.decode("utf-8"))
-        except (zstandard.ZstdError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (
+            zstandard.ZstdError,
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+            RecursionError,
+        ) as exc:
             raise self._fail(f"the header cannot be decoded ({exc})") from exc
         if not isinstance(self.header, dict):
             raise self._fail("the header is not a JSON object")

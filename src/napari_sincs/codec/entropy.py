@@ -16,6 +16,9 @@ from .errors import CorruptFileError
 from .quantize import QuantisedChain, from_residuals, tensor_bounds, to_residuals
 
 ZSTD_LEVEL = 19
+# zstd cannot expand data by much more than this (runs of zeros reach about 32 000), so a blob
+# never justifies allocating more than this many times its own size.
+MAX_EXPANSION = 40_000
 _HEADER = struct.Struct("<IIIB")
 _KINDS = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 4: np.dtype("<i4"), 8: np.dtype("<i8")}
 
@@ -27,6 +30,15 @@ def _narrowest(values: np.ndarray) -> np.dtype:
         if info.min <= lo and hi <= info.max:
             return dtype
     raise OverflowError("quantised weights exceed 64 bits")
+
+
+def decompress_bounded(blob: bytes, limit: int, what: str) -> bytes:
+    """zstd-decompress at most `limit` bytes, and never more than the blob could hold."""
+    cap = min(limit, MAX_EXPANSION * len(blob) + 65536)
+    try:
+        return zstandard.ZstdDecompressor().decompress(blob, max_output_size=cap)
+    except zstandard.ZstdError as exc:
+        raise CorruptFileError(f"{what} does not decompress ({exc}).") from exc
 
 
 def encode_chain(
@@ -56,10 +68,7 @@ def decode_chain(blob: bytes, groups: int, shapes: list[tuple[int, ...]]) -> Qua
     params = bounds[-1][1] if bounds else 0
     tensors = len(shapes)
     limit = _HEADER.size + 4 * tensors + tensors + 8 * groups * params
-    try:
-        payload = zstandard.ZstdDecompressor().decompress(blob, max_output_size=limit)
-    except zstandard.ZstdError as exc:
-        raise CorruptFileError(f"a weight blob does not decompress ({exc}).") from exc
+    payload = decompress_bounded(blob, limit, "a weight blob")
     if len(payload) < _HEADER.size:
         raise CorruptFileError("a weight blob is shorter than its own header.")
     n_groups, n_params, n_tensors, residual = _HEADER.unpack_from(payload)

@@ -192,6 +192,10 @@ class FileHeader:
             tuple(block),
             plan_data["keyframe_interval"],
         )
+        if plan.time_groups != plan_data["time_groups"] or list(plan.block) != block:
+            raise CorruptFileError(
+                f"the header's group plan {plan_data!r} does not fit the shape {layout.shape}."
+            )
         if len(plan) > 1 << 24:
             raise CorruptFileError(f"the header's group plan has {len(plan)} groups; too many.")
         model = ModelSpec.from_dict(data["model"])

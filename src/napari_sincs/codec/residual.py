@@ -22,6 +22,7 @@ import struct
 import numpy as np
 import zstandard
 
+from .entropy import decompress_bounded
 from .errors import CorruptFileError
 
 ZSTD_LEVEL = 19
@@ -108,10 +109,7 @@ class GroupResidual:
     def __init__(self, blob: bytes, shape: tuple[int, ...], dtype: np.dtype, max_error: float):
         size = math.prod(shape)
         limit = _HEADER.size + 1 + 8 * size + (8 + dtype.itemsize) * size
-        try:
-            payload = zstandard.ZstdDecompressor().decompress(blob, max_output_size=limit)
-        except zstandard.ZstdError as exc:
-            raise CorruptFileError(f"a residual blob does not decompress ({exc}).") from exc
+        payload = decompress_bounded(blob, limit, "a residual blob")
         if len(payload) < _HEADER.size + 1:
             raise CorruptFileError("a residual blob is shorter than its header.")
         mode, count, n_exceptions = _HEADER.unpack_from(payload)
