@@ -110,8 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     bounded.add_argument("names", nargs="*")
     bounded.set_defaults(run=_bounded)
 
+    memory = commands.add_parser("memory", help="peak memory compressing 1 GB and 4 GB stacks")
+    memory.set_defaults(run=_memory)
+
     args = parser.parse_args(argv)
     return args.run(args)
+
+
+def _memory(args: argparse.Namespace) -> int:
+    from .memory import measure_memory
+
+    return _print_and_write(measure_memory(args.data), "memory", "Peak memory against input size")
 
 
 ABLATION_IMAGES = {

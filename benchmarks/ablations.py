@@ -24,7 +24,7 @@ from napari_sincs.codec.encoder import encode_at_ratio
 from napari_sincs.codec.header import ImageMetadata
 from napari_sincs.codec.layout import ArrayLayout
 from napari_sincs.codec.metrics import psnr
-from napari_sincs.codec.rate import encode_chains
+from napari_sincs.codec.rate import coded_size
 
 from .datasets import Dataset
 
@@ -85,8 +85,8 @@ def weight_residuals(dataset: Dataset) -> dict:
         layout.to_canonical(data), layout, ImageMetadata(), CompressionConfig()
     )
     spec, bits = encoded.header.model, encoded.header.bits
-    with_residuals = sum(len(b) for b in encode_chains(encoded.vectors, spec, bits, True, 19))
-    whole = sum(len(b) for b in encode_chains(encoded.vectors, spec, bits, False, 19))
+    with_residuals = coded_size(encoded.vectors, spec, bits, True, 19)
+    whole = coded_size(encoded.vectors, spec, bits, False, 19)
     groups = len(encoded.header.plan)
     return {
         "dataset": dataset.name,

@@ -17,7 +17,6 @@ import numpy as np
 import zstandard
 
 from napari_sincs.codec.config import CompressionConfig
-from napari_sincs.codec.container import SincsFile
 from napari_sincs.codec.decode import Decoder
 from napari_sincs.codec.encoder import add_residuals, encode_at_ratio
 from napari_sincs.codec.header import ImageMetadata
@@ -57,14 +56,13 @@ def measure_bounded(dataset: Dataset) -> list[dict]:
         bound = _bound(fraction, span, data.dtype)
         started = time.perf_counter()
         encoded = add_residuals(networks, array5d, bound)
-        packed = encoded.packed()
         seconds = fit_seconds + time.perf_counter() - started
-        decoded = layout.from_canonical(Decoder(SincsFile(packed)).decode())
+        decoded = layout.from_canonical(Decoder(encoded.source()).decode())
         error = _check("napari-sincs", decoded, data, bound)
         if bound == 0 and decoded.tobytes() != data.tobytes():
             raise AssertionError("napari-sincs lossless is not bit-exact")
         quality = psnr(data, decoded, span)
-        ratio = data.nbytes / len(packed)
+        ratio = data.nbytes / encoded.nbytes
         rows.append(_row(dataset, "napari-sincs", fraction, bound, ratio, error, quality, seconds))
         if bound == 0:
             continue

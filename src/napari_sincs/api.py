@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from .codec.config import CompressionConfig
-from .codec.container import check_writable, pack, write_atomic
+from .codec.container import check_writable, write_container
 from .codec.encoder import encode, intensity_range
 from .codec.errors import InvalidInputError
 from .codec.fit import CancelToken, ProgressEvent
 from .codec.header import SUPPORTED_DTYPES, ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
 from .codec.saliency import channel_thresholds, normalise, threshold_map
+from .codec.source import canonical
 from .codec.verify import measure_quality
 from .io import read_image
 from .lazy import SincsArray, open_sincs
@@ -90,8 +91,11 @@ def _guarantee(
     return f"ratio ≥ {config.ratio:g}", ratio >= config.ratio
 
 
-def _check_array(data: Any) -> np.ndarray:
-    array = data if isinstance(data, np.ndarray) else np.asarray(data)
+def _check_array(data: Any) -> Any:
+    """numpy arrays and lazy array-likes (shape, dtype, slicing: zarr, dask, a lazy TIFF) pass
+    through untouched; anything else (lists) becomes a numpy array."""
+    lazy = all(hasattr(data, a) for a in ("shape", "dtype", "__getitem__"))
+    array = data if isinstance(data, np.ndarray) or lazy else np.asarray(data)
     if str(array.dtype) not in SUPPORTED_DTYPES:
         raise InvalidInputError(
             f"dtype {array.dtype} is not supported; napari-sincs compresses "
@@ -198,22 +202,23 @@ def compress(
     metadata = _metadata(layout, name, scale, units, channel_names)
     target = Path(path)
     check_writable(target, overwrite)
-    array5d = layout.to_canonical(array)
+    array5d = canonical(array, layout)
     encoded = encode(array5d, layout, metadata, config, saliency5d, progress, cancel)
-    lo, hi = intensity_range(array5d)
-    quality = measure_quality(encoded.packed(), array5d, max(hi) - min(lo), progress, cancel)
     header = encoded.header
+    data_range = max(header.intensity_max) - min(header.intensity_min)
+    quality = measure_quality(encoded.source(), array5d, data_range, progress, cancel)
     stats = {
         "psnr": quality.psnr if math.isfinite(quality.psnr) else None,
         "ssim": quality.ssim,
         "max_abs_error": quality.max_error,
         "device": encoded.device,
     }
-    final = pack({**header.to_dict(), "stats": stats}, encoded.blobs)
     if cancel is not None:
         cancel.raise_if_cancelled()
-    write_atomic(target, final, overwrite)
-    ratio = header.raw_bytes / len(final)
+    size = write_container(target, {**header.to_dict(), "stats": stats}, encoded.blobs, overwrite)
+    encoded.blobs.close()
+    encoded.vectors.close()
+    ratio = header.raw_bytes / size
     guarantee, met = _guarantee(config, ratio, quality.psnr, quality.max_error)
     return CompressionReport(
         path=str(target),
@@ -221,7 +226,7 @@ def compress(
         axes=layout.axes,
         dtype=header.dtype,
         raw_bytes=header.raw_bytes,
-        file_bytes=len(final),
+        file_bytes=size,
         ratio=ratio,
         target_ratio=config.ratio,
         psnr=quality.psnr,
@@ -245,11 +250,13 @@ def compress_file(
     path: str | os.PathLike[str],
     *,
     axes: str | None = None,
+    lazy: bool | None = None,
     **kwargs: Any,
 ) -> CompressionReport:
     """Read a TIFF/OME-TIFF/ImageJ TIFF/PNG and compress it, keeping what the file says about
-    its axes, voxel size, units and channel names. Keywords are those of `compress`."""
-    image = read_image(source, axes)
+    its axes, voxel size, units and channel names. Keywords are those of `compress`. Large
+    TIFFs (or lazy=True) are read page by page as compression needs them."""
+    image = read_image(source, axes, lazy)
     meta = image.metadata
     return compress(
         image.data,
@@ -296,7 +303,7 @@ def saliency_map(
     config = CompressionConfig(saliency=method, threshold=threshold)
     if floor is not None:
         config = config.replace(saliency_floor=floor)
-    array = _check_array(data)
+    array = np.asarray(_check_array(data))
     layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
     array5d = layout.to_canonical(array)
     if config.saliency == "uniform":

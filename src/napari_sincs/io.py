@@ -4,7 +4,10 @@ and writing decoded arrays back as OME-TIFF. Used by the CLI; napari has its own
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,16 +17,76 @@ import numpy as np
 from .codec.errors import InvalidInputError, MissingFileError, OutputError
 from .codec.header import ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
+from .lazy import normalise_key
 
 _TIFF_AXES = {"T": "t", "C": "c", "S": "c", "Z": "z", "Y": "y", "X": "x"}
 _UNKNOWN = "QIRL"
+LAZY_BYTES = 512 << 20
+
+
+class TiffPlanes:
+    """A TIFF series read page by page on demand, so a stack larger than memory can be
+    compressed in bounded memory (pages are read, not memory-mapped)."""
+
+    def __init__(self, path: Path) -> None:
+        import tifffile
+
+        self._tif = tifffile.TiffFile(path)
+        series = self._tif.series[0]
+        self._pages = series.pages
+        self.shape = tuple(series.shape)
+        self.dtype = np.dtype(series.dtype)
+        self.ndim = len(self.shape)
+        self._lead = self.ndim - len(series.keyframe.shape)
+        self._lock = threading.Lock()
+        key = series.keyframe
+        self._raw = None
+        if key.compression == 1 and (key.samplesperpixel == 1 or key.planarconfig == 1):
+            self._raw = os.open(path, os.O_RDONLY)
+            self._row_bytes = math.prod(key.shape[1:]) * self.dtype.itemsize
+            self._row_shape = key.shape[1:]
+            self._order = self.dtype.newbyteorder(self._tif.byteorder)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        index = normalise_key(key, self.shape)
+        lead, inner = index[: self._lead], tuple(index[self._lead :])
+        ranges = [[k] if isinstance(k, int) else range(k.start, k.stop, k.step) for k in lead]
+        planes = []
+        for position in itertools.product(*ranges):
+            page = int(np.ravel_multi_index(position, self.shape[: self._lead])) if position else 0
+            planes.append(self._page(page, inner))
+        sizes = [len(r) for r, k in zip(ranges, lead) if not isinstance(k, int)]
+        return np.stack(planes).reshape(*sizes, *planes[0].shape)
+
+    def _page(self, number: int, inner: tuple) -> np.ndarray:
+        """A page's part: only its needed rows when the page is uncompressed and contiguous."""
+        with self._lock:
+            page = self._pages[number]
+            rows = inner[0]
+            if self._raw is not None and page.is_contiguous:
+                first, last = (rows, rows + 1) if isinstance(rows, int) else (rows.start, rows.stop)
+                last = max(first, last)
+                offset = page.dataoffsets[0] + first * self._row_bytes
+                raw = os.pread(self._raw, (last - first) * self._row_bytes, offset)
+                block = np.frombuffer(raw, self._order).reshape(last - first, *self._row_shape)
+                local = (
+                    0 if isinstance(rows, int) else slice(0, last - first, rows.step),
+                    *inner[1:],
+                )
+                return block[local].astype(self.dtype)
+            return page.asarray()[inner]
+
+    def close(self) -> None:
+        if self._raw is not None:
+            os.close(self._raw)
+        self._tif.close()
 
 
 @dataclass(frozen=True)
 class LoadedImage:
     """An image as read from disk: the pixels, their axes and what the file said about them."""
 
-    data: np.ndarray
+    data: Any
     axes: str
     metadata: ImageMetadata
 
@@ -105,13 +168,19 @@ def _ome_metadata(tif: Any, axes: str) -> tuple[dict[str, float], dict[str, str]
     return scale, units, names if any(names) else []
 
 
-def read_image(path: str | os.PathLike[str], axes: str | None = None) -> LoadedImage:
-    """Read a TIFF (plain, ImageJ or OME) or a PNG/JPEG with what the file says about it."""
+def read_image(
+    path: str | os.PathLike[str], axes: str | None = None, lazy: bool | None = None
+) -> LoadedImage:
+    """Read a TIFF (plain, ImageJ or OME) or a PNG/JPEG with what the file says about it.
+
+    TIFFs larger than LAZY_BYTES (or with lazy=True) come back as a TiffPlanes that reads pages
+    only when indexed; compression then streams group by group in bounded memory.
+    """
     source = Path(path)
     if not source.is_file():
         raise MissingFileError(f"{source} does not exist or is not a file; check the path.")
     if source.suffix.lower() in (".tif", ".tiff", ".btf"):
-        return _read_tiff(source, axes)
+        return _read_tiff(source, axes, lazy)
     try:
         from PIL import Image
 
@@ -126,13 +195,15 @@ def read_image(path: str | os.PathLike[str], axes: str | None = None) -> LoadedI
     return LoadedImage(data, layout.axes, ImageMetadata(name=source.stem))
 
 
-def _read_tiff(source: Path, axes: str | None) -> LoadedImage:
+def _read_tiff(source: Path, axes: str | None, lazy: bool | None) -> LoadedImage:
     import tifffile
 
     try:
         with tifffile.TiffFile(source) as tif:
             series = tif.series[0]
-            data = series.asarray()
+            nbytes = math.prod(series.shape) * np.dtype(series.dtype).itemsize
+            data = TiffPlanes(source) if (lazy or (lazy is None and nbytes > LAZY_BYTES)) else None
+            data = series.asarray() if data is None else data
             named = axes or _axes_from_tiff(series.axes, data.ndim)
             if tif.is_ome:
                 scale, units, names = _ome_metadata(tif, named)

@@ -17,14 +17,16 @@ reader sees either the old file or the complete new one.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import struct
 import tempfile
 import threading
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import zstandard
 
@@ -64,8 +66,8 @@ def _crc(data: bytes) -> int:
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
-def pack(header: dict[str, Any], blobs: list[bytes]) -> bytes:
-    """The complete bytes of a .sincs file."""
+def _head(header: dict[str, Any], blobs: Sequence[bytes]) -> bytes:
+    """Preamble, packed header and index: everything before the first blob."""
     text = json.dumps(header, separators=(",", ":"), sort_keys=True, allow_nan=False)
     packed_header = zstandard.ZstdCompressor(
         level=19, dict_data=_DICTIONARY, write_dict_id=False
@@ -79,7 +81,46 @@ def pack(header: dict[str, Any], blobs: list[bytes]) -> bytes:
         len(blobs),
         _crc(index),
     )
-    return b"".join([preamble, packed_header, index, *blobs])
+    return preamble + packed_header + index
+
+
+def pack(header: dict[str, Any], blobs: Sequence[bytes]) -> bytes:
+    """The complete bytes of a .sincs file (small files; write_container streams)."""
+    return b"".join([_head(header, blobs), *blobs])
+
+
+def packed_size(header: dict[str, Any], blobs: Sequence[bytes]) -> int:
+    """Size of the file `pack` would make, without building it."""
+    return len(_head(header, blobs)) + sum(len(b) for b in blobs)
+
+
+class BlobSource(Protocol):
+    """What a Decoder reads: a header, and blobs by position (SincsFile or MemorySource)."""
+
+    header: dict[str, Any]
+    n_blobs: int
+    path: Path
+
+    def read_blob(self, index: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySource:
+    """A file not yet written (header and blobs in memory or spilled), readable by a Decoder."""
+
+    def __init__(self, header: dict[str, Any], blobs: Sequence[bytes]) -> None:
+        self.header = header
+        self.blobs = blobs
+        self.path = Path("<being written>.sincs")
+        self.n_blobs = len(blobs)
+        self.version = FORMAT_VERSION
+
+    def read_blob(self, index: int) -> bytes:
+        return self.blobs[index]
+
+    def close(self) -> None:
+        return None
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
@@ -98,24 +139,102 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise OutputError(f"the folder {parent} is not writable; choose another output folder.")
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, overwrite: bool = False) -> None:
-    """Write `data` to `path` so that it appears whole or not at all."""
+def _anonymous_file(folder: Path) -> tuple[int, Path | None]:
+    """A file in `folder` with no name yet (Linux O_TMPFILE), else a named temporary file.
+
+    An anonymous file vanishes by itself if the process is killed while writing it. Some file
+    systems accept O_TMPFILE but cannot give the file a name afterwards (overlayfs), so that is
+    tried first on an empty probe.
+    """
+    mode = 0o666 & ~_umask()
+    if _can_link_anonymous(folder):
+        return os.open(folder, os.O_TMPFILE | os.O_WRONLY, mode), None
+    fd, name = tempfile.mkstemp(prefix=".sincs-", suffix=".tmp", dir=folder)
+    os.fchmod(fd, mode)
+    return fd, Path(name)
+
+
+def _link_anonymous(fd: int, name: Path) -> None:
+    """Give an O_TMPFILE file a name (linkat with AT_SYMLINK_FOLLOW through /proc/self/fd)."""
+    proc = os.open("/proc/self/fd", os.O_RDONLY)
+    try:
+        os.link(str(fd), name, src_dir_fd=proc, follow_symlinks=True)
+    finally:
+        os.close(proc)
+
+
+def _can_link_anonymous(folder: Path) -> bool:
+    probe = folder / f".sincs-probe-{os.getpid()}-{threading.get_ident()}"
+    try:
+        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+    except (AttributeError, OSError):
+        return False
+    try:
+        _link_anonymous(fd, probe)
+    except (OSError, NotImplementedError):
+        return False
+    finally:
+        os.close(fd)
+    probe.unlink(missing_ok=True)
+    return True
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_container(
+    path: str | os.PathLike[str],
+    header: dict[str, Any],
+    blobs: Sequence[bytes],
+    overwrite: bool = False,
+) -> int:
+    """Write a .sincs file (streaming its blobs) so that it appears whole or not at all."""
+    return write_atomic(path, itertools.chain([_head(header, blobs)], blobs), overwrite)
+
+
+def write_atomic(
+    path: str | os.PathLike[str], chunks: bytes | Iterable[bytes], overwrite: bool = False
+) -> int:
+    """Write `chunks` to `path` so that it appears whole or not at all; returns the size.
+
+    The bytes go to a nameless file beside the target, are fsync'ed, given a temporary name and
+    renamed over the target: a crash leaves the old file or the complete new one, and (on Linux)
+    no temporary file.
+    """
     target = Path(path)
     check_writable(target, overwrite)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if isinstance(chunks, bytes):
+        chunks = [chunks]
+    fd, linked = _anonymous_file(target.parent)
+    size = 0
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, "wb", closefd=False) as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+                size += len(chunk)
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fsync(fd)
         if not overwrite and target.exists():
-            raise OutputError(f"{target} appeared while compressing; not overwriting it.")
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+            raise OutputError(f"{target} appeared while writing; not overwriting it.")
+        if linked is None:
+            linked = target.parent / f".{target.name}.{os.getpid()}.tmp"
+            _link_anonymous(fd, linked)
+        os.replace(linked, target)
+        linked = None
+    finally:
+        os.close(fd)
+        if linked is not None:
+            linked.unlink(missing_ok=True)
+    _sync_folder(target.parent)
+    return size
+
+
+def _sync_folder(folder: Path) -> None:
     try:
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+        dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:

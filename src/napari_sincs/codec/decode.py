@@ -14,7 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .container import SincsFile
+from .container import BlobSource
 from .entropy import decode_chain
 from .errors import CorruptFileError
 from .exact import ExactNetwork
@@ -55,7 +55,7 @@ class _LRU(OrderedDict):
 class Decoder:
     """Decodes regions of a .sincs file; thread-safe, caches decoded chains and models."""
 
-    def __init__(self, source: SincsFile, device: torch.device | str = "cpu", cache: int = 256):
+    def __init__(self, source: BlobSource, device: torch.device | str = "cpu", cache: int = 256):
         self.source = source
         self.header = FileHeader.from_dict(source.header)
         self.plan = self.header.plan

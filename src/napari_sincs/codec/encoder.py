@@ -10,6 +10,7 @@ ratios (and, for free, precisions); a maximum error appends exact per-group resi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -21,15 +22,19 @@ import numpy as np
 from .._version import __version__
 from . import residual
 from .config import CompressionConfig
-from .container import INDEX_ENTRY, SincsFile, pack
+from .container import INDEX_ENTRY, MemorySource, pack, packed_size
 from .decode import Decoder
+from .entropy import encode_chain
 from .errors import InvalidInputError, RatioUnreachableError
-from .fit import CancelToken, FitSettings, GroupFit, ProgressEvent, fit_chain, pick_device
+from .fit import CancelToken, FitSettings, ProgressEvent, fit_chain, pick_device
 from .grouping import GroupPlan
 from .header import FileHeader, ImageMetadata
+from .inr import ModelSpec
 from .layout import ArrayLayout
-from .rate import MIN_BITS, SEARCH_LEVEL, Design, design, encode_chains, resize, search_bits
+from .quantize import quantise_chain
+from .rate import MIN_BITS, SEARCH_LEVEL, Design, coded_size, design, resize, search_bits
 from .saliency import channel_thresholds, normalise, threshold_map, user_map
+from .spill import ArraySpill, Spill
 from .verify import measure_quality
 
 log = logging.getLogger(__name__)
@@ -50,44 +55,55 @@ _STATS_PLACEHOLDER = {
 
 @dataclass
 class Encoded:
-    """Everything `compress` writes, and how it was obtained."""
+    """Everything `compress` writes, and how it was obtained (weights and blobs may be spilled
+    to a temporary file, so memory does not grow with the input)."""
 
     header: FileHeader
-    blobs: list[bytes]
-    fits: list[GroupFit]
+    blobs: Spill
     attempts: int
     fit_seconds: float
     device: str
-    vectors: list[np.ndarray]
+    vectors: ArraySpill
 
-    def packed(self) -> bytes:
-        return pack(self.header.to_dict(), self.blobs)
+    def source(self) -> MemorySource:
+        """The file as a Decoder can read it, before it is written."""
+        return MemorySource(self.header.to_dict(), self.blobs)
+
+    @property
+    def nbytes(self) -> int:
+        return packed_size(self.header.to_dict(), self.blobs)
 
     def recoded(self, bits: float) -> Encoded:
         """The same fit coded at another weight precision (no training)."""
         spec = self.header.model
-        blobs = encode_chains(
-            self.vectors, spec, bits, self.header.config.residual_coding, FINAL_LEVEL
-        )
+        blobs = code_chains(self.vectors, spec, bits, self.header.config.residual_coding)
         header = dataclasses.replace(self.header, bits=round(bits, 3))
         return dataclasses.replace(self, header=header, blobs=blobs)
 
 
+def code_chains(vectors: ArraySpill, spec: ModelSpec, bits: float, residual_coding: bool) -> Spill:
+    """Every chain quantised and entropy-coded at one precision, in a Spill."""
+    blobs = Spill()
+    for chain in vectors:
+        quantised = quantise_chain(chain, spec.parameter_shapes, bits)
+        blobs.append(encode_chain(quantised, spec.parameter_shapes, residual_coding, FINAL_LEVEL))
+    return blobs
+
+
 def intensity_range(array5d: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel min and max, read frame by frame; rejects NaN and infinity."""
+    """Per-channel min and max, read plane by plane; rejects NaN and infinity."""
     channels = array5d.shape[1]
     lo = [math.inf] * channels
     hi = [-math.inf] * channels
-    for t in range(array5d.shape[0]):
-        for c in range(channels):
-            plane = np.asarray(array5d[t, c])
-            if plane.dtype.kind == "f" and not np.all(np.isfinite(plane)):
-                raise InvalidInputError(
-                    "the array contains NaN or infinite values; replace them (e.g. "
-                    "numpy.nan_to_num) before compressing."
-                )
-            lo[c] = min(lo[c], float(plane.min()))
-            hi[c] = max(hi[c], float(plane.max()))
+    for t, c, z in itertools.product(*(range(n) for n in array5d.shape[:3])):
+        plane = np.asarray(array5d[t, c, z])
+        if plane.dtype.kind == "f" and not np.all(np.isfinite(plane)):
+            raise InvalidInputError(
+                "the array contains NaN or infinite values; replace them (e.g. "
+                "numpy.nan_to_num) before compressing."
+            )
+        lo[c] = min(lo[c], float(plane.min()))
+        hi[c] = max(hi[c], float(plane.max()))
     return lo, hi
 
 
@@ -223,13 +239,11 @@ def encode_at_ratio(
     start = time.perf_counter()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         source = GroupSource(array5d, plan, chosen.spec.axes, lo, hi, config, saliency5d)
-        fits = _fit_all(chosen, source, settings, device, attempt, progress, cancel)
-        vectors = [np.stack([fits[g].parameters.numpy() for g in chain]) for chain in plan.chains()]
+        vectors = _fit_all(chosen, source, settings, device, attempt, progress, cancel)
         head = header_bytes(_header(layout, dtype, metadata, lo, hi, config, chosen, 8.0))
 
         def size_at(bits: float, vectors=vectors, spec=chosen.spec, head=head) -> int:
-            blobs = encode_chains(vectors, spec, bits, config.residual_coding, SEARCH_LEVEL)
-            return head + sum(len(b) for b in blobs)
+            return head + coded_size(vectors, spec, bits, config.residual_coding, SEARCH_LEVEL)
 
         last = attempt == MAX_ATTEMPTS or config.width is not None
         bits = search_bits(size_at, budget, config.weight_bits, MIN_BITS if last else GOOD_BITS)
@@ -259,12 +273,12 @@ def encode_at_ratio(
                 continue
         break
     fit_seconds = time.perf_counter() - start
-    blobs = encode_chains(vectors, chosen.spec, bits, config.residual_coding, FINAL_LEVEL)
-    while head + sum(len(b) for b in blobs) > budget and bits > MIN_BITS:
+    blobs = code_chains(vectors, chosen.spec, bits, config.residual_coding)
+    while head + blobs.total > budget and bits > MIN_BITS:
         bits = max(MIN_BITS, bits - 0.05)
-        blobs = encode_chains(vectors, chosen.spec, bits, config.residual_coding, FINAL_LEVEL)
+        blobs = code_chains(vectors, chosen.spec, bits, config.residual_coding)
     header = _header(layout, dtype, metadata, lo, hi, config, chosen, bits)
-    return Encoded(header, blobs, fits, attempt, fit_seconds, str(device), vectors)
+    return Encoded(header, blobs, attempt, fit_seconds, str(device), vectors)
 
 
 def add_residuals(
@@ -275,9 +289,11 @@ def add_residuals(
     cancel: CancelToken | None = None,
 ) -> Encoded:
     """Append one residual blob per group so that every voxel is within `max_error`."""
-    decoder = Decoder(SincsFile(encoded.packed()))
+    decoder = Decoder(encoded.source())
     plan = encoded.header.plan
-    blobs = []
+    blobs = Spill()
+    for blob in encoded.blobs:
+        blobs.append(blob)
     for group in plan:
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -286,7 +302,7 @@ def add_residuals(
         if progress is not None:
             progress(ProgressEvent(group.index + 1, len(plan), 0, 0, 0.0, "residual"))
     header = dataclasses.replace(encoded.header, max_error=float(max_error))
-    return dataclasses.replace(encoded, header=header, blobs=encoded.blobs + blobs)
+    return dataclasses.replace(encoded, header=header, blobs=blobs)
 
 
 def encode_for_psnr(
@@ -318,11 +334,11 @@ def encode_for_psnr(
         except RatioUnreachableError:
             high = ratio
         else:
-            reached = measure_quality(candidate.packed(), array5d, data_range, with_ssim=False).psnr
+            reached = measure_quality(candidate.source(), array5d, data_range, with_ssim=False).psnr
             log.info("psnr search: ratio %.1f gives %.2f dB", ratio, reached)
             if reached >= target:
                 candidate = _fewest_bits(candidate, array5d, data_range, target)
-                passed.append((len(candidate.packed()), candidate))
+                passed.append((candidate.nbytes, candidate))
                 low = ratio
             else:
                 failed.append((reached, candidate))
@@ -352,7 +368,7 @@ def _fewest_bits(
     while high - low > 0.25:
         bits = (low + high) / 2
         candidate = encoded.recoded(bits)
-        if measure_quality(candidate.packed(), array5d, data_range, with_ssim=False).psnr >= target:
+        if measure_quality(candidate.source(), array5d, data_range, with_ssim=False).psnr >= target:
             best, high = candidate, bits
         else:
             low = bits
@@ -367,7 +383,8 @@ def _fit_all(
     attempt: int,
     progress: Callable[[ProgressEvent], None] | None,
     cancel: CancelToken | None,
-) -> list[GroupFit]:
+) -> ArraySpill:
+    """Fit every chain; keep only each chain's weights (groups × parameters)."""
     plan = chosen.plan
     total = len(plan)
 
@@ -375,9 +392,10 @@ def _fit_all(
         if progress is not None:
             progress(ProgressEvent(group, total, step, steps, loss, "fit", attempt))
 
-    fits: list[GroupFit] = []
+    vectors = ArraySpill()
     for chain in plan.chains():
         if cancel is not None:
             cancel.raise_if_cancelled()
-        fits.extend(fit_chain(chosen.spec, list(chain), source, settings, device, on_step, cancel))
-    return fits
+        fits = fit_chain(chosen.spec, list(chain), source, settings, device, on_step, cancel)
+        vectors.append(np.stack([fit.parameters.numpy() for fit in fits]))
+    return vectors

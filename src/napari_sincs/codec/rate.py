@@ -10,7 +10,7 @@ lands just under the budget.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,16 +118,18 @@ def resize(
     return Design(plan, _spec(plan, config, width))
 
 
-def encode_chains(
-    vectors: list[np.ndarray],
+def coded_size(
+    vectors: Iterable[np.ndarray],
     spec: ModelSpec,
     bits: float,
     residual: bool,
     level: int,
-) -> list[bytes]:
-    """Quantise and entropy-code every chain at one precision."""
+) -> int:
+    """Bytes of every chain quantised and entropy-coded at one precision (one chain at a time)."""
     shapes = spec.parameter_shapes
-    return [encode_chain(quantise_chain(v, shapes, bits), shapes, residual, level) for v in vectors]
+    return sum(
+        len(encode_chain(quantise_chain(v, shapes, bits), shapes, residual, level)) for v in vectors
+    )
 
 
 def search_bits(

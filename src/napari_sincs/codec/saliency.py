@@ -26,20 +26,18 @@ def normalise(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return scaled / np.float32(hi - lo) if hi > lo else np.zeros_like(scaled)
 
 
-def subsample(array: np.ndarray, limit: int) -> np.ndarray:
-    """An even, strided subsample of at most about `limit` voxels (reads no more than that)."""
-    stride = max(1, math.ceil((array.size / limit) ** (1 / array.ndim)))
-    return np.asarray(array[(slice(None, None, stride),) * array.ndim])
-
-
 def channel_thresholds(
     array5d: np.ndarray, lo: list[float], hi: list[float], threshold: float | None
 ) -> list[float]:
-    """One normalised threshold per channel: the given one, or Otsu's on a subsample."""
+    """One normalised threshold per channel: the given one, or Otsu's on an even subsample
+    (a strided read of about OTSU_SAMPLE voxels, never the whole array)."""
     if threshold is not None:
         return [threshold] * array5d.shape[1]
+    t, _, z, y, x = array5d.shape
+    stride = max(1, math.ceil((t * z * y * x / OTSU_SAMPLE) ** 0.25))
+    step = slice(None, None, stride)
     return [
-        otsu_threshold(normalise(subsample(array5d[:, c], OTSU_SAMPLE), lo[c], hi[c]))
+        otsu_threshold(normalise(np.asarray(array5d[step, c, step, step, step]), lo[c], hi[c]))
         for c in range(array5d.shape[1])
     ]
 

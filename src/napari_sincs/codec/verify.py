@@ -1,4 +1,4 @@
-"""Decode a packed file plane by plane and measure it against the original.
+"""Decode a file (written or not yet) plane by plane and measure it against the original.
 
 Used to report what a file achieves (always measured on the bytes that will be written) and by
 the PSNR rate control, which needs the quality of candidate files.
@@ -10,22 +10,22 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .container import SincsFile
+from .container import BlobSource
 from .decode import Decoder
 from .fit import CancelToken, ProgressEvent
 from .metrics import QualityAccumulator
 
 
 def measure_quality(
-    packed: bytes,
+    source: BlobSource,
     array5d: np.ndarray,
     data_range: float,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
     with_ssim: bool = True,
 ) -> QualityAccumulator:
-    """PSNR, SSIM and largest absolute error of a packed file, one (y, x) plane at a time."""
-    decoder = Decoder(SincsFile(packed))
+    """PSNR, SSIM and largest absolute error of a file, one (y, x) plane at a time."""
+    decoder = Decoder(source)
     quality = QualityAccumulator(data_range, with_ssim=with_ssim)
     t_count, c_count, z_count = array5d.shape[:3]
     planes = t_count * c_count * z_count
