@@ -44,18 +44,22 @@ def _total_steps(report: sincs.CompressionReport, config: CompressionConfig, tra
     chains = math.ceil(report.groups / config.keyframe_interval)
     if not transfer:
         return report.groups * config.steps
-    return chains * config.steps + (report.groups - chains) * config.effective_transfer_steps
+    return chains * config.steps + (report.groups - chains) * config.transfer_steps
 
 
 def transfer(dataset: Dataset) -> list[dict]:
     data = dataset.load()
-    config = CompressionConfig()
+    config = CompressionConfig().resolved()
     rows = []
     on, _ = _compress(dataset, data)
     same = round(_total_steps(on, config, True) / on.groups)
     for label, settings, steps in (
         ("transfer on", {}, _total_steps(on, config, True)),
-        ("transfer off, 6000 steps each", {"weight_transfer": False}, on.groups * config.steps),
+        (
+            f"transfer off, {config.steps} steps each",
+            {"weight_transfer": False},
+            on.groups * config.steps,
+        ),
         (
             f"transfer off, {same} steps each",
             {"weight_transfer": False, "steps": same},

@@ -432,4 +432,4 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def all_codecs() -> list[Codec]:
     from .inr_s import InrS
 
-    return [Sincs(), Jpeg2000(), Hevc(), JpegXL(), Sz3(), Zfp(), InrS()]
+    return [Sincs(), Sincs(family="grid"), Jpeg2000(), Hevc(), JpegXL(), Sz3(), Zfp(), InrS()]

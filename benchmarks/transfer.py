@@ -32,7 +32,7 @@ def measure_transfer(dataset: Dataset, ratio: float, pairs: int) -> list[dict]:
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
     array5d = layout.to_canonical(data)
-    config = CompressionConfig(ratio=ratio)
+    config = CompressionConfig(ratio=ratio).resolved()
     chosen = design(array5d.shape, data.nbytes / ratio, config)
     plan = chosen.plan
     lo, hi = intensity_range(array5d)
@@ -74,7 +74,7 @@ def measure_transfer(dataset: Dataset, ratio: float, pairs: int) -> list[dict]:
         )
         target = scratch.loss
         steps = _steps_to(warm.losses, target)
-        at_budget = warm.losses[config.effective_transfer_steps // CHECK_EVERY - 1]
+        at_budget = warm.losses[config.transfer_steps // CHECK_EVERY - 1]
         rows.append(
             {
                 "dataset": dataset.name,

@@ -250,3 +250,19 @@ def test_an_unreachable_psnr_is_reported_not_hidden(tmp_path, nuclei2d):
     )
     assert not report.met
     assert report.psnr < 90
+
+
+@pytest.mark.parametrize("kind", ["2d+t", "3d"])
+def test_the_grid_family_round_trips_exactly(tmp_path, kind):
+    name, axes = IMAGES[kind]
+    data = load(name)
+    path = tmp_path / "grid.sincs"
+    report = sincs.compress(data, path, axes=axes, config=FAST, family="grid")
+    full = sincs.decode(path)
+    assert report.ratio >= FAST.ratio
+    assert report.psnr > flat_psnr(data) + 1.5, "the grids learned structure"
+    assert sincs.open_sincs(path).header.model.family == "grid"
+    region = tuple(slice(s // 3, (2 * s) // 3 + 1) for s in data.shape)
+    np.testing.assert_array_equal(sincs.decode(path, region), full[region])
+    step = tuple(slice(None, None, 2) if a in "yx" else slice(None) for a in axes)
+    np.testing.assert_array_equal(sincs.decode(path, level=1), full[step])

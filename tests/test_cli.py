@@ -43,6 +43,15 @@ def test_compress_info_decompress_region_and_level(tmp_path, data_dir, capsys):
     assert "ratio" in capsys.readouterr().out
 
 
+def test_the_network_family_is_chosen_on_the_command_line(tmp_path, data_dir, capsys):
+    out = tmp_path / "g.sincs"
+    source = str(data_dir / "nuclei3d_crop.tif")
+    assert main(["compress", source, "-o", str(out), *FAST, "--family", "grid"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["family"] == "grid"
+
+
 def test_errors_are_one_line_without_traceback(tmp_path, data_dir, capsys):
     source = data_dir / "nuclei2d_crop.tif"
     cases = [

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ._version import __version__
 from .api import compress_file, open_sincs
-from .codec.config import SALIENCY_METHODS, CompressionConfig
+from .codec.config import INR_FAMILIES, SALIENCY_METHODS, CompressionConfig
 from .codec.errors import CompressionCancelled, InvalidInputError, SincsError
 from .codec.fit import CancelToken, ProgressEvent
 from .io import write_tiff
@@ -122,6 +122,7 @@ def _compress(args: argparse.Namespace) -> int:
             "block": args.block,
             "saliency": args.saliency,
             "threshold": args.threshold,
+            "family": args.family,
             "steps": args.steps,
             "seed": args.seed,
             "device": args.device,
@@ -248,7 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--block", type=_ints, help="spatial block y,x or z,y,x (default: from budget)")
     c.add_argument("--saliency", choices=SALIENCY_METHODS, help="sampling map (threshold)")
     c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
-    c.add_argument("--steps", type=int, help="training steps of a keyframe group (6000)")
+    c.add_argument(
+        "--family", choices=INR_FAMILIES, help="networks: pe_mlp (default) or grid (feature grids)"
+    )
+    c.add_argument("--steps", type=int, help="training steps of a keyframe group (per family)")
     c.add_argument("--seed", type=int, help="random seed (0)")
     c.add_argument("--device", help="auto, cpu, cuda or cuda:N (auto)")
     c.add_argument("--force", action="store_true", help="overwrite an existing output")

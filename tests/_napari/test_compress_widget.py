@@ -7,6 +7,7 @@ import pytest
 
 import napari_sincs as sincs
 from helpers import load
+from napari_sincs import CompressionConfig
 from napari_sincs._napari.commands import COMPRESS_WIDGET, compress_active_layer
 from napari_sincs._napari.compress_widget import CompressWidget
 
@@ -62,6 +63,14 @@ def test_compress_in_the_background_then_open_the_result(viewer_with_image, qtbo
     assert opened.name.startswith("nuclei")
     assert opened.metadata["sincs_path"] == str(tmp_path / "nuclei.sincs")
     assert len(viewer_with_image.layers) == 3
+
+
+def test_the_network_family_is_a_choice_with_its_own_training_default(viewer_with_image):
+    widget = CompressWidget(viewer_with_image)
+    assert widget.config().family == "pe_mlp"
+    widget.family.setCurrentText("grid")
+    assert widget.steps.value() == CompressionConfig(family="grid").resolved().steps
+    assert widget.config().family == "grid"
 
 
 def test_cancel_leaves_no_file(viewer_with_image, qtbot, tmp_path):

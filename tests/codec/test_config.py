@@ -36,6 +36,11 @@ def test_bad_settings_are_refused_with_a_reason(field, value, message):
         CompressionConfig(**{field: value})
 
 
-def test_transfer_steps_default_to_a_third():
-    assert CompressionConfig(steps=900).effective_transfer_steps == 300
-    assert CompressionConfig(steps=900, transfer_steps=50).effective_transfer_steps == 50
+def test_family_defaults_are_filled_in_and_transfer_gets_a_third():
+    assert CompressionConfig(steps=900).resolved().transfer_steps == 300
+    assert CompressionConfig(steps=900, transfer_steps=50).resolved().transfer_steps == 50
+    grid = CompressionConfig(family="grid").resolved()
+    pe = CompressionConfig(family="pe_mlp").resolved()
+    assert (grid.depth, pe.depth) == (2, 3)
+    assert grid.batch_size > pe.batch_size
+    assert CompressionConfig(family="grid", steps=10).resolved().steps == 10

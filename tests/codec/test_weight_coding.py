@@ -61,3 +61,16 @@ def test_damaged_blobs_raise_corrupt_file_errors():
     longer = zstandard.ZstdCompressor().compress(payload + b"\0\0")
     with pytest.raises(CorruptFileError, match="too many"):
         decode_chain(longer, 2, SHAPES)
+
+
+@pytest.mark.parametrize("width", [1, 2, 4, 8])
+def test_integers_of_every_width_round_trip(width):
+    from napari_sincs.codec.quantize import QuantisedChain
+
+    top = {1: 127, 2: 30000, 4: 2**30, 8: 2**60}[width]
+    rng = np.random.default_rng(width)
+    integers = rng.integers(-top, top, (3, 16 * 9 + 16 + 16 + 1), dtype=np.int64)
+    integers[0, :4] = [top, -top, 0, -1]
+    chain = QuantisedChain(np.full(len(SHAPES), 0.5, dtype=np.float32), integers)
+    blob = encode_chain(chain, SHAPES, residual=False)
+    np.testing.assert_array_equal(decode_chain(blob, 3, SHAPES).integers, integers)

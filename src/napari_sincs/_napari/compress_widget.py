@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..api import CompressionReport, compress, saliency_map
-from ..codec.config import SALIENCY_METHODS, CompressionConfig
+from ..codec.config import INR_FAMILIES, SALIENCY_METHODS, CompressionConfig
 from ..codec.errors import CompressionCancelled, InvalidInputError, SincsError
 from ..codec.fit import CancelToken, ProgressEvent, pick_device
 from ..codec.layout import ArrayLayout
@@ -115,7 +115,15 @@ class CompressWidget(QWidget):
         )
         self.floor.setSingleStep(0.05)
         self.preview_button = QPushButton("Preview saliency")
-        self.steps = QSpinBox(minimum=10, maximum=1_000_000, value=CompressionConfig().steps)
+        self.family = QComboBox()
+        self.family.addItems(list(INR_FAMILIES))
+        self.family.setToolTip(
+            "pe_mlp: positional encoding and an MLP per group; grid: multi-resolution feature "
+            "grids and a small MLP (see docs/benchmarks.md for which suits your data)"
+        )
+        self.steps = QSpinBox(
+            minimum=10, maximum=1_000_000, value=CompressionConfig().resolved().steps
+        )
         self.output = QLineEdit()
         self.browse = QPushButton("…")
         self.overwrite = QCheckBox("overwrite")
@@ -150,6 +158,7 @@ class CompressWidget(QWidget):
         form.addRow("Threshold", threshold_row)
         form.addRow("Floor", self.floor)
         form.addRow("", self.preview_button)
+        form.addRow("Networks", self.family)
         form.addRow("Steps", self.steps)
         output_row = QHBoxLayout()
         output_row.addWidget(self.output)
@@ -176,6 +185,9 @@ class CompressWidget(QWidget):
         self.threshold.valueChanged.connect(self._refresh_preview)
         self.floor.valueChanged.connect(self._refresh_preview)
         self.preview_button.clicked.connect(self.preview_saliency)
+        self.family.currentTextChanged.connect(
+            lambda family: self.steps.setValue(CompressionConfig(family=family).resolved().steps)
+        )
         self.browse.clicked.connect(self._choose_output)
         self.start.clicked.connect(self.start_compression)
         self.cancel.clicked.connect(self.cancel_compression)
@@ -279,6 +291,7 @@ class CompressWidget(QWidget):
             saliency=self.saliency.currentText(),
             threshold=None if self.otsu.isChecked() else self.threshold.value(),
             saliency_floor=self.floor.value(),
+            family=self.family.currentText(),
             steps=self.steps.value(),
         )
 

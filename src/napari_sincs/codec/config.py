@@ -13,7 +13,14 @@ from typing import Any
 from .errors import InvalidConfigError
 
 SALIENCY_METHODS = ("threshold", "uniform")
-INR_FAMILIES = ("pe_mlp",)
+INR_FAMILIES = ("pe_mlp", "grid")
+# Hidden layers of the MLP when not given: the PE network needs depth, the grid family's features
+# are already local, so a small MLP suffices.
+DEFAULT_DEPTH = {"pe_mlp": 3, "grid": 2}
+# Training when not given, per family: (steps of a chain's first group, batch, learning rate).
+# Small batches suit the PE-MLP on two cores; grids learn faster from larger batches.
+DEFAULT_TRAINING = {"pe_mlp": (6000, 1024, 5e-3), "grid": (2000, 4096, 1e-2)}
+GRID_WIDTH = 16
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -46,12 +53,14 @@ class CompressionConfig:
     saliency_floor: float = 0.3
     family: str = "pe_mlp"
     width: int | None = None
-    depth: int = 3
+    depth: int | None = None
     frequencies: int | None = None
-    steps: int = 6000
+    grid_levels: int = 3
+    features: int | None = None
+    steps: int | None = None
     transfer_steps: int | None = None
-    batch_size: int = 1024
-    learning_rate: float = 5e-3
+    batch_size: int | None = None
+    learning_rate: float | None = None
     weight_bits: float = 9.0
     keyframe_interval: int = 16
     weight_transfer: bool = True
@@ -118,32 +127,45 @@ class CompressionConfig:
                 f"width must be between 2 and 1024 (got {self.width!r}); leave it unset to "
                 "size the networks from the ratio.",
             )
+        if self.depth is not None:
+            _check(
+                isinstance(self.depth, int) and 1 <= self.depth <= 16,
+                f"depth (hidden layers) must be between 1 and 16 (got {self.depth!r}).",
+            )
         _check(
-            isinstance(self.depth, int) and 1 <= self.depth <= 16,
-            f"depth (hidden layers) must be between 1 and 16 (got {self.depth!r}).",
+            isinstance(self.grid_levels, int) and 1 <= self.grid_levels <= 6,
+            f"grid_levels must be between 1 and 6 (got {self.grid_levels!r}).",
         )
+        if self.features is not None:
+            _check(
+                isinstance(self.features, int) and 1 <= self.features <= 8,
+                f"features (per grid point) must be between 1 and 8 (got {self.features!r}).",
+            )
         if self.frequencies is not None:
             _check(
                 isinstance(self.frequencies, int) and 0 <= self.frequencies <= 16,
                 f"frequencies must be between 0 and 16 (got {self.frequencies!r}).",
             )
-        _check(
-            isinstance(self.steps, int) and self.steps >= 1,
-            f"steps must be a whole number ≥ 1 (got {self.steps!r}).",
-        )
+        if self.steps is not None:
+            _check(
+                isinstance(self.steps, int) and self.steps >= 1,
+                f"steps must be a whole number ≥ 1 (got {self.steps!r}).",
+            )
         if self.transfer_steps is not None:
             _check(
                 isinstance(self.transfer_steps, int) and self.transfer_steps >= 1,
                 f"transfer_steps must be a whole number ≥ 1 (got {self.transfer_steps!r}).",
             )
-        _check(
-            isinstance(self.batch_size, int) and self.batch_size >= 16,
-            f"batch_size must be a whole number ≥ 16 (got {self.batch_size!r}).",
-        )
-        _check(
-            _is_number(self.learning_rate) and 0 < self.learning_rate < 1,
-            f"learning_rate must be in (0, 1) (got {self.learning_rate!r}).",
-        )
+        if self.batch_size is not None:
+            _check(
+                isinstance(self.batch_size, int) and self.batch_size >= 16,
+                f"batch_size must be a whole number ≥ 16 (got {self.batch_size!r}).",
+            )
+        if self.learning_rate is not None:
+            _check(
+                _is_number(self.learning_rate) and 0 < self.learning_rate < 1,
+                f"learning_rate must be in (0, 1) (got {self.learning_rate!r}).",
+            )
         _check(
             _is_number(self.weight_bits) and 2 <= self.weight_bits <= 16,
             f"weight_bits must be between 2 and 16 (got {self.weight_bits!r}).",
@@ -159,12 +181,19 @@ class CompressionConfig:
             f"device must be one of {', '.join(DEVICES)} or cuda:N (got {self.device!r}).",
         )
 
-    @property
-    def effective_transfer_steps(self) -> int:
-        """Steps for a warm-started group: fewer than from scratch, the point of transfer."""
-        if self.transfer_steps is not None:
-            return self.transfer_steps
-        return max(1, self.steps // 3)
+    def resolved(self) -> CompressionConfig:
+        """A copy with every family default filled in (what a file records it was made with)."""
+        steps, batch, rate = DEFAULT_TRAINING[self.family]
+        steps = self.steps if self.steps is not None else steps
+        return self.replace(
+            depth=self.depth if self.depth is not None else DEFAULT_DEPTH[self.family],
+            steps=steps,
+            transfer_steps=self.transfer_steps
+            if self.transfer_steps is not None
+            else max(1, steps // 3),
+            batch_size=self.batch_size if self.batch_size is not None else batch,
+            learning_rate=self.learning_rate if self.learning_rate is not None else rate,
+        )
 
     def replace(self, **changes: Any) -> CompressionConfig:
         """A copy with some settings changed (validated again)."""

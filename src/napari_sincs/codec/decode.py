@@ -17,7 +17,7 @@ import torch
 from .container import BlobSource
 from .entropy import decode_chain
 from .errors import CorruptFileError
-from .exact import ExactNetwork
+from .exact import ExactGrid, ExactNetwork, exact_network
 from .grouping import Group
 from .header import FileHeader
 from .residual import GroupResidual
@@ -102,12 +102,12 @@ class Decoder:
         chain = self.plan.chain_of(index)
         return self._chain_weights(chain)[index - self._chains[chain].start]
 
-    def network(self, index: int) -> ExactNetwork:
+    def network(self, index: int) -> ExactNetwork | ExactGrid:
         with self._lock:
             cached = self._networks.get(index)
         if cached is not None:
             return cached
-        network = ExactNetwork(self.header.model, self.group_parameters(index), self.device)
+        network = exact_network(self.header.model, self.group_parameters(index), self.device)
         with self._lock:
             self._networks.put(index, network)
         return network

@@ -193,6 +193,7 @@ def encode(
     cancel: CancelToken | None = None,
 ) -> Encoded:
     """Fit and code a canonical (t, c, z, y, x) array to the quality `config` asks for."""
+    config = config.resolved()
     job = (array5d, layout, metadata, saliency5d, progress, cancel)
     if config.psnr is not None:
         encoded = encode_for_psnr(*job[:3], config, *job[3:])
@@ -230,7 +231,7 @@ def encode_at_ratio(
     device = pick_device(config.device)
     settings = FitSettings(
         steps=config.steps,
-        transfer_steps=config.effective_transfer_steps,
+        transfer_steps=config.transfer_steps,
         learning_rate=config.learning_rate,
         batch_size=config.batch_size,
         weight_transfer=config.weight_transfer,
@@ -245,16 +246,17 @@ def encode_at_ratio(
         def size_at(bits: float, vectors=vectors, spec=chosen.spec, head=head) -> int:
             return head + coded_size(vectors, spec, bits, config.residual_coding, SEARCH_LEVEL)
 
-        last = attempt == MAX_ATTEMPTS or config.width is not None
+        fixed = config.width is not None and config.family == "pe_mlp"
+        last = attempt == MAX_ATTEMPTS or fixed
         bits = search_bits(size_at, budget, config.weight_bits, MIN_BITS if last else GOOD_BITS)
         total = chosen.spec.n_parameters * len(plan)
         if bits is None and not last:
             per_param = (size_at(GOOD_BITS + 1) - head) / total
             chosen = resize(plan, config, 0.97 * (budget - head) / per_param / len(plan), budget)
             log.info(
-                "attempt %d overshot the budget; refitting with width %d",
+                "attempt %d overshot the budget; refitting with %d parameters per group",
                 attempt,
-                chosen.spec.width,
+                chosen.spec.n_parameters,
             )
             continue
         if bits is None:
@@ -267,7 +269,7 @@ def encode_at_ratio(
         if bits >= config.weight_bits and used < UNDERUSED * budget and not last:
             per_param = (used - head) / total
             grown = resize(plan, config, 0.95 * (budget - head) / per_param / len(plan), budget)
-            if grown.spec.width > chosen.spec.width:
+            if grown.spec.n_parameters > chosen.spec.n_parameters:
                 chosen = grown
                 log.info("attempt %d used %d of %.0f bytes; refitting wider", attempt, used, budget)
                 continue

@@ -2,7 +2,8 @@
 
 A blob holds one chain: a small fixed header, the per-tensor steps, then for each parameter tensor
 its integers (residuals against the previous group, or whole weights) for every group of the
-chain, in the narrowest integer type that holds them, so a few wide biases do not widen the rest.
+chain, in the narrowest integer width that holds them (so a few wide biases do not widen the
+rest): one byte as two's complement, wider as zigzag codes split into byte planes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,25 @@ ZSTD_LEVEL = 19
 MAX_EXPANSION = 40_000
 _HEADER = struct.Struct("<IIIB")
 _KINDS = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 4: np.dtype("<i4"), 8: np.dtype("<i8")}
+
+
+def _zigzag_planes(values: np.ndarray, width: int) -> bytes:
+    """Integers wider than a byte as zigzag codes split into byte planes (low byte first): small
+    magnitudes leave the high planes almost constant, which zstd then codes nearly for free."""
+    codes = (values.astype(np.int64) << 1) ^ (values.astype(np.int64) >> 63)
+    codes = codes.view(np.uint64)
+    return b"".join(
+        ((codes >> np.uint64(8 * b)) & np.uint64(0xFF)).astype(np.uint8).tobytes()
+        for b in range(width)
+    )
+
+
+def _from_zigzag_planes(data: bytes, width: int, count: int) -> np.ndarray:
+    planes = np.frombuffer(data, np.uint8, width * count).reshape(width, count).astype(np.uint64)
+    codes = np.zeros(count, dtype=np.uint64)
+    for b in range(width):
+        codes |= planes[b] << np.uint64(8 * b)
+    return ((codes >> np.uint64(1)).astype(np.int64)) ^ -((codes & np.uint64(1)).astype(np.int64))
 
 
 def _narrowest(values: np.ndarray) -> np.dtype:
@@ -56,8 +76,9 @@ def encode_chain(
     ]
     for lo, hi in tensor_bounds(shapes):
         values = stream[:, lo:hi]
-        dtype = _narrowest(values)
-        parts += [bytes([dtype.itemsize]), values.astype(dtype).tobytes()]
+        width = _narrowest(values).itemsize
+        body = values.astype(np.int8).tobytes() if width == 1 else _zigzag_planes(values, width)
+        parts += [bytes([width]), body]
     payload = b"".join(parts)
     return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(payload)
 
@@ -88,7 +109,11 @@ def decode_chain(blob: bytes, groups: int, shapes: list[tuple[int, ...]]) -> Qua
         count = groups * (hi - lo)
         if width not in _KINDS or offset + 1 + width * count > len(payload):
             raise CorruptFileError("a weight blob ends early or names an unknown integer type.")
-        values = np.frombuffer(payload, _KINDS[width], count, offset + 1)
+        body = payload[offset + 1 : offset + 1 + width * count]
+        if width == 1:
+            values = np.frombuffer(body, np.int8, count).astype(np.int64)
+        else:
+            values = _from_zigzag_planes(body, width, count)
         stream[:, lo:hi] = values.reshape(groups, hi - lo)
         offset += 1 + width * count
     if offset != len(payload):

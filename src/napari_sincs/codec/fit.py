@@ -15,16 +15,11 @@ import numpy as np
 import torch
 
 from .errors import CompressionCancelled
-from .inr import (
-    ModelSpec,
-    encode_axis,
-    flatten_parameters,
-    grid_coordinates,
-    unflatten_parameters,
-)
+from .inr import ModelSpec, flatten_parameters, unflatten_parameters
 from .saliency import CoordinateSampler
 
 CHECK_EVERY = 10
+GRID_LR_FACTOR = 2.0
 FINAL_LR_FRACTION = 0.05
 
 
@@ -134,23 +129,22 @@ def fit_group(
         unflatten_parameters(model, init)
     model.to(device)
     target = torch.as_tensor(values, dtype=torch.float32, device=device).reshape(-1)
-    tables = [
-        encode_axis(grid_coordinates(torch.arange(n, device=device), extent), f)
-        for n, extent, f in zip(values.shape, spec.extents, spec.frequencies)
-    ]
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     sampler = CoordinateSampler(target.numel(), weights, generator, device)
     batch = min(batch_size, max(256, target.numel()))
-    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    grids = list(getattr(model, "grids", []))
+    mlp = [p for p in model.parameters() if all(p is not g for g in grids)]
+    groups = [{"params": mlp, "lr": learning_rate}]
+    if grids:
+        groups.append({"params": grids, "lr": learning_rate * GRID_LR_FACTOR})
+    optimiser = torch.optim.Adam(groups)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _cosine(s, steps))
     losses: list[float] = []
     window = torch.zeros((), device=device)
     for step in range(1, steps + 1):
         flat = sampler.sample(batch)
-        indices = _unravel(flat, values.shape)
-        features = torch.cat([table[indices[:, a]] for a, table in enumerate(tables)], dim=1)
-        prediction = model.forward_features(features)
+        prediction = model.forward_indices(_unravel(flat, values.shape))
         loss = torch.mean((prediction - target[flat]) ** 2)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,12 +1,23 @@
-"""Implicit neural representations: positional encoding + MLP, and their flat parameter vectors.
+"""Implicit neural representations of one group, and their flat parameter vectors.
 
-Training gathers rows of per-axis encoding tables instead of recomputing sines for every sample
-(`forward_features`); `forward` is the plain definition and the two must agree. Decoding does not
-use this module: it evaluates the same network exactly (exact.py).
+Two families share one interface (fit a group from integer grid indices, export and import a
+flat vector, be evaluated exactly by exact.py):
+
+* ``pe_mlp``, the method's reference: per-axis positional encoding
+  gamma(v) = (v, sin 2^k pi v, cos 2^k pi v for k < L) followed by a ReLU MLP;
+* ``grid``: multi-resolution feature grids (cells of 2^k voxels, `features` values per grid
+  point, linear interpolation between the 2^D corners) followed by a small ReLU MLP. Nearly all
+  parameters are grid values, cheap to evaluate and to quantise; a voxel costs a few hundred
+  multiply-adds instead of thousands.
+
+Training takes integer grid indices (n, axes): the PE family gathers rows of per-axis encoding
+tables, the grid family interpolates with weights that are exact binary fractions, exactly as
+the decoder does.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +26,9 @@ import torch
 from torch import nn
 
 from .errors import CorruptFileError
+
+FAMILIES = ("pe_mlp", "grid")
+MAX_PARAMETERS = 1 << 24
 
 
 def auto_frequencies(extent: int, cap: int | None) -> int:
@@ -38,6 +52,23 @@ def grid_coordinates(indices: torch.Tensor, extent: int) -> torch.Tensor:
     return (2.0 * indices.to(torch.float32) + 1.0) / extent - 1.0
 
 
+# Along time a grid cell spans at most 2**TIME_CELL_EXPONENT of a group's frames: content moves
+# between frames far more than between neighbouring voxels.
+TIME_CELL_EXPONENT = 1
+
+
+def cell_exponent(extent: int, level: int, axis: str = "") -> int:
+    """log2 of a grid cell along an axis: the level's, less on axes too short for it, and at
+    most TIME_CELL_EXPONENT along time."""
+    cap = TIME_CELL_EXPONENT if axis == "t" else level
+    return min(level, cap, max(0, math.floor(math.log2(max(extent - 1, 1)))))
+
+
+def grid_points(extent: int, level: int, axis: str = "") -> int:
+    """Grid points along an axis of `extent` voxels at cells of 2**cell_exponent voxels."""
+    return math.ceil((extent - 1) / 2 ** cell_exponent(extent, level, axis)) + 1
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Architecture shared by every group of a file (stored in the header)."""
@@ -48,15 +79,22 @@ class ModelSpec:
     frequencies: tuple[int, ...]
     width: int
     depth: int
+    levels: tuple[int, ...] = ()
+    features: int = 0
 
     @property
     def in_features(self) -> int:
+        if self.family == "grid":
+            return self.features * len(self.levels)
         return sum(1 + 2 * f for f in self.frequencies)
+
+    def grid_shape(self, level: int) -> tuple[int, ...]:
+        return (self.features, *(grid_points(e, level, a) for e, a in zip(self.extents, self.axes)))
 
     @property
     def parameter_shapes(self) -> list[tuple[int, ...]]:
         """Shapes of the parameter tensors, in the order of the flat vector."""
-        shapes: list[tuple[int, ...]] = []
+        shapes: list[tuple[int, ...]] = [self.grid_shape(level) for level in self.levels]
         fan_in = self.in_features
         for _ in range(self.depth):
             shapes += [(self.width, fan_in), (self.width,)]
@@ -68,51 +106,61 @@ class ModelSpec:
     def n_parameters(self) -> int:
         return sum(math.prod(s) for s in self.parameter_shapes)
 
-    def build(self) -> PeMlp:
-        return PeMlp(self)
+    def build(self) -> nn.Module:
+        return GridMlp(self) if self.family == "grid" else PeMlp(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "family": self.family,
             "axes": list(self.axes),
             "extents": list(self.extents),
-            "frequencies": list(self.frequencies),
             "width": self.width,
             "depth": self.depth,
         }
+        if self.family == "grid":
+            return data | {"levels": list(self.levels), "features": self.features}
+        return data | {"frequencies": list(self.frequencies)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         try:
+            family = str(data["family"])
             spec = cls(
-                family=str(data["family"]),
+                family=family,
                 axes=tuple(str(a) for a in data["axes"]),
                 extents=tuple(int(e) for e in data["extents"]),
-                frequencies=tuple(int(f) for f in data["frequencies"]),
+                frequencies=tuple(int(f) for f in data.get("frequencies", [])),
                 width=int(data["width"]),
                 depth=int(data["depth"]),
+                levels=tuple(int(k) for k in data.get("levels", [])),
+                features=int(data.get("features", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptFileError(
                 f"the model description in the header is invalid ({exc})."
             ) from exc
         n = len(spec.axes)
-        if (
-            spec.family != "pe_mlp"
-            or not 2 <= n <= 4
-            or len(spec.extents) != n
-            or len(spec.frequencies) != n
-            or not all(1 <= e <= 2**31 for e in spec.extents)
-            or not all(0 <= f <= 16 for f in spec.frequencies)
-            or not 1 <= spec.width <= 1024
-            or not 1 <= spec.depth <= 16
-        ):
+        shared = (
+            spec.family in FAMILIES
+            and 2 <= n <= 4
+            and len(spec.extents) == n
+            and all(2 <= e <= 2**31 for e in spec.extents)
+            and 1 <= spec.width <= 1024
+            and 1 <= spec.depth <= 16
+        )
+        if spec.family == "grid":
+            valid = shared and 1 <= len(spec.levels) <= 8 and 1 <= spec.features <= 16
+            valid = valid and all(0 <= k <= 30 for k in spec.levels) and not spec.frequencies
+        else:
+            valid = shared and len(spec.frequencies) == n and not spec.levels
+            valid = valid and all(0 <= f <= 16 for f in spec.frequencies)
+        if not valid or spec.n_parameters > MAX_PARAMETERS:
             raise CorruptFileError(f"the model description in the header is out of range: {data}.")
         return spec
 
 
 def width_for_parameters(spec: ModelSpec, n_parameters: float) -> int:
-    """Largest width whose network has at most `n_parameters` parameters (at least 2)."""
+    """Largest MLP width whose PE network has at most `n_parameters` parameters (at least 2)."""
     a = spec.depth - 1
     b = spec.in_features + spec.depth + 1
     c = 1 - n_parameters
@@ -120,8 +168,8 @@ def width_for_parameters(spec: ModelSpec, n_parameters: float) -> int:
     return max(2, int(width))
 
 
-class PeMlp(nn.Module):
-    """Positional encoding per axis, then `depth` ReLU layers of `width`, then one output."""
+class _Mlp(nn.Module):
+    """`depth` ReLU layers of `width`, then one output: the part both families share."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -135,11 +183,21 @@ class PeMlp(nn.Module):
         self.out = nn.Linear(fan_in, 1)
 
     def forward_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Values from already encoded points (n, in_features): the training path."""
+        """Values from encoded points (n, in_features)."""
         h = features
         for layer in self.hidden:
             h = torch.relu(layer(h))
         return self.out(h).squeeze(-1)
+
+
+class PeMlp(_Mlp):
+    """Positional encoding per axis, then the MLP."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        for axis, (extent, f) in enumerate(zip(spec.extents, spec.frequencies)):
+            table = encode_axis(grid_coordinates(torch.arange(extent), extent), f)
+            self.register_buffer(f"table{axis}", table, persistent=False)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         """Values at arbitrary points, (n, axes) local coordinates in (-1, 1)."""
@@ -147,6 +205,65 @@ class PeMlp(nn.Module):
             [encode_axis(points[:, i], f) for i, f in enumerate(self.spec.frequencies)], dim=1
         )
         return self.forward_features(features)
+
+    def forward_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Values at integer grid positions (n, axes): rows of the per-axis encoding tables."""
+        tables = [getattr(self, f"table{a}") for a in range(len(self.spec.axes))]
+        return self.forward_features(
+            torch.cat([t[indices[:, a]] for a, t in enumerate(tables)], dim=1)
+        )
+
+
+class GridMlp(_Mlp):
+    """Multi-resolution feature grids, linearly interpolated, then the MLP."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self.grids = nn.ParameterList(
+            nn.Parameter(torch.zeros(spec.grid_shape(level))) for level in spec.levels
+        )
+        self._exponents = [
+            [cell_exponent(e, level, a) for e, a in zip(spec.extents, spec.axes)]
+            for level in spec.levels
+        ]
+
+    def grid_parameters(self) -> list[nn.Parameter]:
+        return list(self.grids)
+
+    def parameters(self, recurse: bool = True):
+        """Grids first, then the MLP: the order of `ModelSpec.parameter_shapes`."""
+        yield from self.grids
+        yield from (p for name, p in self.named_parameters() if not name.startswith("grids."))
+
+    def forward_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Values at integer grid positions (n, axes): all 2^D corners of every level gathered
+        at once from the flattened grid, weighted by products of exact binary fractions."""
+        dims = len(self.spec.axes)
+        corners = torch.tensor(
+            list(itertools.product((0, 1), repeat=dims)), dtype=torch.float32, device=indices.device
+        )
+        features = []
+        for grid, exponents in zip(self.grids, self._exponents):
+            sizes = grid.shape[1:]
+            strides = [math.prod(sizes[a + 1 :]) for a in range(dims)]
+            base = torch.zeros(indices.shape[0], dtype=torch.long, device=indices.device)
+            steps, fractions = [], []
+            for axis, k in enumerate(exponents):
+                position = indices[:, axis]
+                low = position >> k
+                base = base + low * strides[axis]
+                steps.append((torch.clamp(low + 1, max=sizes[axis] - 1) - low) * strides[axis])
+                fractions.append((position & ((1 << k) - 1)).to(grid.dtype) / (1 << k))
+            step = torch.stack(steps, 1).to(torch.float32)
+            fraction = torch.stack(fractions, 1)
+            flat = base[:, None] + (step @ corners.T).round().long()
+            weight = torch.prod(
+                corners[None] * fraction[:, None] + (1 - corners[None]) * (1 - fraction[:, None]),
+                dim=2,
+            )
+            values = grid.reshape(grid.shape[0], -1)[:, flat]
+            features.append((values * weight[None]).sum(-1).T)
+        return self.forward_features(torch.cat(features, dim=1))
 
 
 def flatten_parameters(model: nn.Module) -> torch.Tensor:

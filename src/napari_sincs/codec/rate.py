@@ -1,10 +1,9 @@
 """Rate control: size the groups and networks from the byte budget, then pick the weight precision.
 
 The user asks for a ratio; the budget is raw bytes / ratio for the whole file. Networks are sized
-from the expected bits per parameter of keyframes and of residual groups (KEYFRAME_BITS and
-RESIDUAL_BITS, measured on cell_migration_2dt at 8-bit weights; the encoder re-measures them
-when it has to refit), and the quantisation precision is then searched so that the coded file
-lands just under the budget.
+from the expected bits per parameter of keyframes and of residual groups (CODED_BITS; the encoder
+re-measures them when it has to refit), and the quantisation precision is then searched so that
+the coded file lands just under the budget.
 """
 
 from __future__ import annotations
@@ -15,21 +14,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import CompressionConfig
+from .config import GRID_WIDTH, CompressionConfig
 from .entropy import encode_chain
 from .errors import RatioUnreachableError
 from .grouping import GroupPlan
 from .inr import ModelSpec, auto_frequencies, width_for_parameters
 from .quantize import quantise_chain
 
-KEYFRAME_BITS = 6.8
-RESIDUAL_BITS = 4.2
-MAX_PARAMETERS_PER_GROUP = 8000
+# Expected coded bits per parameter of a keyframe group and of a residual group. PE-MLPs were
+# measured at 8-bit weights on cell_migration_2dt; grid values lose almost nothing at 6 bits, so
+# grids are sized to be quantised more coarsely.
+CODED_BITS = {"pe_mlp": (6.8, 4.2), "grid": (5.0, 3.0)}
+# Blocks are split until a group's networks are at most this big: PE-MLPs cost every voxel all
+# their weights, so they stay small; grid networks cost a voxel a few hundred multiply-adds
+# whatever the grid size, so fewer, larger groups are fine.
+MAX_PARAMETERS_PER_GROUP = {"pe_mlp": 8000, "grid": 32768}
+# Finest grid cell 2**k: k stays small enough for exact decoding (exact.py) and useful detail.
+MAX_GRID_EXPONENT = 7
+MAX_FEATURES = 4
 MIN_WIDTH = 8
 MAX_WIDTH = 256
 MIN_BLOCK_YX = 64
 MIN_BLOCK_Z = 16
-AUTO_TIME_GROUPS = 4
+# Interlaced time groups when not given: the PE family gains from them; grid networks model time
+# directly (cells of two frames), and interlacing would put 4 frames between their nodes.
+AUTO_TIME_GROUPS = {"pe_mlp": 4, "grid": 1}
 MIN_BITS = 2.0
 SEARCH_LEVEL = 9
 
@@ -49,16 +58,44 @@ def _block_for(shape: tuple[int, ...], config: CompressionConfig) -> tuple[int, 
     return (block[0], block[1], block[2])
 
 
-def _spec(plan: GroupPlan, config: CompressionConfig, width: int) -> ModelSpec:
+def _spec(
+    plan: GroupPlan,
+    config: CompressionConfig,
+    width: int,
+    levels: tuple[int, ...] = (),
+    features: int = 0,
+) -> ModelSpec:
     extents = plan.coordinate_extents
+    frequencies = (
+        ()
+        if config.family == "grid"
+        else tuple(auto_frequencies(e, config.frequencies) for e in extents)
+    )
     return ModelSpec(
         family=config.family,
         axes=plan.coordinate_axes,
         extents=extents,
-        frequencies=tuple(auto_frequencies(e, config.frequencies) for e in extents),
+        frequencies=frequencies,
         width=width,
-        depth=config.depth,
+        depth=config.resolved().depth,
+        levels=levels,
+        features=features,
     )
+
+
+def grid_design(plan: GroupPlan, config: CompressionConfig, parameters: float) -> ModelSpec | None:
+    """The finest grid network within `parameters`: the smallest cell 2**k whose one-feature
+    grids fit, then as many features per point (up to MAX_FEATURES) as the budget allows.
+    Finer grids beat more features per point at the same size. None if nothing fits."""
+    width = config.width or GRID_WIDTH
+    for finest in range(MAX_GRID_EXPONENT - config.grid_levels + 2):
+        levels = tuple(range(finest + config.grid_levels - 1, finest - 1, -1))
+        choices = (config.features,) if config.features else range(MAX_FEATURES, 0, -1)
+        for features in choices:
+            spec = _spec(plan, config, width, levels, features)
+            if spec.n_parameters <= parameters:
+                return spec
+    return None
 
 
 def _parameters_per_group(
@@ -81,35 +118,48 @@ def _split(block: tuple[int, int, int]) -> tuple[int, int, int] | None:
 
 
 def design(
-    shape: tuple[int, int, int, int, int],
-    payload_bytes: float,
-    config: CompressionConfig,
-    key_bits: float = KEYFRAME_BITS,
-    res_bits: float = RESIDUAL_BITS,
+    shape: tuple[int, int, int, int, int], payload_bytes: float, config: CompressionConfig
 ) -> Design:
-    """Choose time groups, block and width for a payload budget."""
+    """Choose time groups, block and network size for a payload budget."""
     bits = payload_bytes * 8
+    key_bits, res_bits = CODED_BITS[config.family]
     res = res_bits if config.residual_coding else key_bits
-    time_groups = config.time_groups or min(shape[0], AUTO_TIME_GROUPS)
+    time_groups = config.time_groups or min(shape[0], AUTO_TIME_GROUPS[config.family])
     block = _block_for(shape, config)
     plan = GroupPlan(shape, time_groups, block, config.keyframe_interval)
     per_group = _parameters_per_group(plan, bits, key_bits, res)
+    largest = MAX_PARAMETERS_PER_GROUP[config.family]
     if config.block is None:
-        while per_group > MAX_PARAMETERS_PER_GROUP and (split := _split(plan.block)) is not None:
+        while per_group > largest and (split := _split(plan.block)) is not None:
             plan = GroupPlan(shape, time_groups, split, config.keyframe_interval)
             per_group = _parameters_per_group(plan, bits, key_bits, res)
-    if config.width is not None:
+    if config.width is not None and config.family == "pe_mlp":
         return Design(plan, _spec(plan, config, config.width))
     return resize(plan, config, per_group, payload_bytes)
+
+
+def _smallest(plan: GroupPlan, config: CompressionConfig) -> int:
+    """Parameters of the smallest network the family can make for this plan."""
+    if config.family == "grid":
+        top = MAX_GRID_EXPONENT
+        coarsest = tuple(range(top, top - config.grid_levels, -1))
+        return _spec(plan, config, config.width or GRID_WIDTH, coarsest, 1).n_parameters
+    return _spec(plan, config, MIN_WIDTH).n_parameters
 
 
 def resize(
     plan: GroupPlan, config: CompressionConfig, parameters: float, payload_bytes: float
 ) -> Design:
     """The same plan with networks of about `parameters` parameters each."""
-    width = min(MAX_WIDTH, width_for_parameters(_spec(plan, config, MIN_WIDTH), parameters))
+    if config.family == "grid":
+        spec = grid_design(plan, config, parameters)
+        if spec is not None:
+            return Design(plan, spec)
+        width = 0
+    else:
+        width = min(MAX_WIDTH, width_for_parameters(_spec(plan, config, MIN_WIDTH), parameters))
     if width < MIN_WIDTH:
-        smallest = _spec(plan, config, MIN_WIDTH).n_parameters
+        smallest = _smallest(plan, config)
         raise RatioUnreachableError(
             f"a ratio of {config.ratio:g} leaves {payload_bytes:.0f} bytes for {len(plan)} groups, "
             f"too few for even the smallest network ({smallest} parameters per group). Ask for a "
