@@ -1,4 +1,4 @@
-"""Command line of the benchmarks: `python -m benchmarks {rd,report,core,transfer,viewer} ...`.
+"""Command line of the benchmarks: `python -m benchmarks {rd,report,core,...,scaling} ...`.
 
 python -m benchmarks rd                 # every image × 30/100/300/1000× × every codec (hours)
 python -m benchmarks rd --quick         # one image, one ratio: a smoke test (about a minute)
@@ -113,8 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     memory = commands.add_parser("memory", help="peak memory compressing 1 GB and 4 GB stacks")
     memory.set_defaults(run=_memory)
 
+    scaling = commands.add_parser("scaling", help="1 vs 2 local dask workers on a 3D+T stack")
+    scaling.add_argument("name", nargs="?", default="cells3d_nuclei")
+    scaling.set_defaults(run=_scaling)
+
     args = parser.parse_args(argv)
     return args.run(args)
+
+
+def _scaling(args: argparse.Namespace) -> int:
+    from .scaling import measure_scaling
+
+    [dataset] = discover(args.data, [args.name])
+    rows = measure_scaling(dataset)
+    return _print_and_write(rows, "scaling", "Compression on 1 and 2 local dask workers")
 
 
 def _memory(args: argparse.Namespace) -> int:

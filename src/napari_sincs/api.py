@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .codec.cluster import cluster_fitter
 from .codec.config import CompressionConfig
 from .codec.container import check_writable, write_container
 from .codec.encoder import encode, intensity_range
@@ -178,6 +179,8 @@ def compress(
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
     overwrite: bool = False,
+    scheduler: str | Any | None = None,
+    workers: int | None = None,
     **settings: Any,
 ) -> CompressionReport:
     """Compress an image into a .sincs file and report what the file achieves.
@@ -188,6 +191,9 @@ def compress(
     `axes` names each dimension with t, c, z, y, x (default by ndim: yx, zyx, tzyx, tczyx).
     `saliency` is "threshold", "uniform", or an array of the image's shape (an edited map).
     Any CompressionConfig field can be given as a keyword (time_groups=4, block=(64, 64), ...).
+    `scheduler` (a dask scheduler address or distributed.Client) or `workers` (a LocalCluster of
+    that many processes) fit the chains of groups in parallel; the file is the same as in one
+    process with the same seed and device.
     The file is verified by decoding it before it is written; nothing is written on error.
     """
     started = time.perf_counter()
@@ -203,7 +209,8 @@ def compress(
     target = Path(path)
     check_writable(target, overwrite)
     array5d = canonical(array, layout)
-    encoded = encode(array5d, layout, metadata, config, saliency5d, progress, cancel)
+    with cluster_fitter(scheduler, workers, config.device) as fitter:
+        encoded = encode(array5d, layout, metadata, config, saliency5d, progress, cancel, fitter)
     header = encoded.header
     data_range = max(header.intensity_max) - min(header.intensity_min)
     quality = measure_quality(encoded.source(), array5d, data_range, progress, cancel)

@@ -148,6 +148,8 @@ def _compress(args: argparse.Namespace) -> int:
             progress=bar,
             cancel=cancel,
             overwrite=args.force,
+            scheduler=args.scheduler,
+            workers=args.workers,
         )
     finally:
         bar.close()
@@ -255,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, help="training steps of a keyframe group (per family)")
     c.add_argument("--seed", type=int, help="random seed (0)")
     c.add_argument("--device", help="auto, cpu, cuda or cuda:N (auto)")
+    c.add_argument("--scheduler", help="fit on a dask cluster, e.g. tcp://host:8786")
+    c.add_argument("--workers", type=int, help="fit on a local dask cluster of N processes")
     c.add_argument("--force", action="store_true", help="overwrite an existing output")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -18,6 +18,7 @@ from .codec.errors import InvalidInputError, MissingFileError, OutputError
 from .codec.header import ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
 from .lazy import normalise_key
+from .ome_zarr import is_zarr, read_zarr
 
 _TIFF_AXES = {"T": "t", "C": "c", "S": "c", "Z": "z", "Y": "y", "X": "x"}
 _UNKNOWN = "QIRL"
@@ -171,12 +172,15 @@ def _ome_metadata(tif: Any, axes: str) -> tuple[dict[str, float], dict[str, str]
 def read_image(
     path: str | os.PathLike[str], axes: str | None = None, lazy: bool | None = None
 ) -> LoadedImage:
-    """Read a TIFF (plain, ImageJ or OME) or a PNG/JPEG with what the file says about it.
+    """Read a TIFF (plain, ImageJ or OME), a zarr/OME-Zarr store or a PNG/JPEG with what the
+    file says about it (zarr stays lazy: chunks are read as compression needs them).
 
     TIFFs larger than LAZY_BYTES (or with lazy=True) come back as a TiffPlanes that reads pages
     only when indexed; compression then streams group by group in bounded memory.
     """
     source = Path(path)
+    if is_zarr(source):
+        return LoadedImage(*read_zarr(source, axes))
     if not source.is_file():
         raise MissingFileError(f"{source} does not exist or is not a file; check the path.")
     if source.suffix.lower() in (".tif", ".tiff", ".btf"):

@@ -223,6 +223,37 @@ class SincsArray:
                             )
                             yield (id(self.decoder), self.level, ti, ci, zi, ty, tx), tile, target
 
+    def chunks(self) -> tuple[int, ...]:
+        """Chunk sizes that follow the file's groups: one frame, one channel, one spatial block
+        (at this level) per chunk, so a chunk decodes from a single group's network."""
+        bz, by, bx = self.header.plan.block
+        step = 2**self.level
+        canonical = {"t": 1, "c": 1, "z": bz, "y": -(-by // step), "x": -(-bx // step)}
+        return tuple(canonical[a] for a in self.axes)
+
+    def to_dask(self, chunks: Any = None) -> Any:
+        """This view as a dask array (chunks: `self.chunks()` unless given). Each chunk decodes
+        on whichever thread or dask worker computes it; workers reopen the file by its path."""
+        import dask.array as da
+        from dask.base import tokenize
+
+        path = self.decoder.source.path
+        stat = path.stat()
+        name = "sincs-" + tokenize(
+            str(path), stat.st_size, stat.st_mtime_ns, self.level, self.channel
+        )
+        return da.from_array(
+            self, chunks=chunks or self.chunks(), name=name, asarray=False, fancy=False, lock=False
+        )
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its path, level and channel, reopened on the other side (a dask worker)
+        on that machine's own device: decoding is exact, so any device gives the same values."""
+        if not self.decoder.source.path.is_file():
+            raise TypeError("an in-memory .sincs view cannot be sent to another process.")
+        cache = 0 if self.cache is None else self.cache.max_bytes
+        return (_reopen, (str(self.decoder.source.path), self.level, self.channel, cache))
+
     def close(self) -> None:
         self.decoder.source.close()
 
@@ -231,6 +262,11 @@ class SincsArray:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reopen(path: str, level: int, channel: int | None, cache: int) -> SincsArray:
+    view = open_sincs(path, cache_bytes=cache).at_level(level)
+    return view if channel is None else view.channel_view(channel)
 
 
 def _cover(s: slice) -> slice:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._version import __version__
 from . import residual
+from .cluster import ClusterFitter
 from .config import CompressionConfig
 from .container import INDEX_ENTRY, MemorySource, pack, packed_size
 from .decode import Decoder
@@ -191,10 +192,12 @@ def encode(
     saliency5d: np.ndarray | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
+    fitter: ClusterFitter | None = None,
 ) -> Encoded:
-    """Fit and code a canonical (t, c, z, y, x) array to the quality `config` asks for."""
+    """Fit and code a canonical (t, c, z, y, x) array to the quality `config` asks for
+    (chains fitted in this process, or on a cluster through `fitter`)."""
     config = config.resolved()
-    job = (array5d, layout, metadata, saliency5d, progress, cancel)
+    job = (array5d, layout, metadata, saliency5d, progress, cancel, fitter)
     if config.psnr is not None:
         encoded = encode_for_psnr(*job[:3], config, *job[3:])
     else:
@@ -212,6 +215,7 @@ def encode_at_ratio(
     saliency5d: np.ndarray | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
+    fitter: ClusterFitter | None = None,
 ) -> Encoded:
     """Fit and code within the byte budget of `config.ratio` (networks only)."""
     dtype = str(array5d.dtype)
@@ -240,7 +244,7 @@ def encode_at_ratio(
     start = time.perf_counter()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         source = GroupSource(array5d, plan, chosen.spec.axes, lo, hi, config, saliency5d)
-        vectors = _fit_all(chosen, source, settings, device, attempt, progress, cancel)
+        vectors = _fit_all(chosen, source, settings, device, attempt, progress, cancel, fitter)
         head = header_bytes(_header(layout, dtype, metadata, lo, hi, config, chosen, 8.0))
 
         def size_at(bits: float, vectors=vectors, spec=chosen.spec, head=head) -> int:
@@ -280,7 +284,8 @@ def encode_at_ratio(
         bits = max(MIN_BITS, bits - 0.05)
         blobs = code_chains(vectors, chosen.spec, bits, config.residual_coding)
     header = _header(layout, dtype, metadata, lo, hi, config, chosen, bits)
-    return Encoded(header, blobs, attempt, fit_seconds, str(device), vectors)
+    where = str(device) if fitter is None else fitter.describe()
+    return Encoded(header, blobs, attempt, fit_seconds, where, vectors)
 
 
 def add_residuals(
@@ -315,6 +320,7 @@ def encode_for_psnr(
     saliency5d: np.ndarray | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
+    fitter: ClusterFitter | None = None,
 ) -> Encoded:
     """The smallest file whose PSNR reaches `config.psnr`, or the best one tried if none does.
 
@@ -331,7 +337,14 @@ def encode_for_psnr(
     for _ in range(PSNR_TRIES):
         try:
             candidate = encode_at_ratio(
-                array5d, layout, metadata, config.replace(ratio=ratio), saliency5d, progress, cancel
+                array5d,
+                layout,
+                metadata,
+                config.replace(ratio=ratio),
+                saliency5d,
+                progress,
+                cancel,
+                fitter,
             )
         except RatioUnreachableError:
             high = ratio
@@ -385,6 +398,7 @@ def _fit_all(
     attempt: int,
     progress: Callable[[ProgressEvent], None] | None,
     cancel: CancelToken | None,
+    fitter: ClusterFitter | None = None,
 ) -> ArraySpill:
     """Fit every chain; keep only each chain's weights (groups × parameters)."""
     plan = chosen.plan
@@ -395,6 +409,17 @@ def _fit_all(
             progress(ProgressEvent(group, total, step, steps, loss, "fit", attempt))
 
     vectors = ArraySpill()
+    if fitter is not None:
+        chains = [list(chain) for chain in plan.chains()]
+
+        def on_chain(chain: list[int], loss: float) -> None:
+            warm = len(chain) > 1 and settings.weight_transfer
+            last = settings.transfer_steps if warm else settings.steps
+            on_step(chain[-1], last, last, loss)
+
+        for weights in fitter.fit(chosen.spec, chains, source, settings, on_chain, cancel):
+            vectors.append(weights)
+        return vectors
     for chain in plan.chains():
         if cancel is not None:
             cancel.raise_if_cancelled()
