@@ -113,12 +113,27 @@ def main(argv: list[str] | None = None) -> int:
     memory = commands.add_parser("memory", help="peak memory compressing 1 GB and 4 GB stacks")
     memory.set_defaults(run=_memory)
 
+    fid = commands.add_parser("fidelity", help="segmentation after napari-sincs and JPEG 2000")
+    fid.add_argument("names", nargs="*")
+    fid.set_defaults(run=_fidelity)
+
     scaling = commands.add_parser("scaling", help="1 vs 2 local dask workers on a 3D+T stack")
     scaling.add_argument("name", nargs="?", default="cells3d_nuclei")
     scaling.set_defaults(run=_scaling)
 
     args = parser.parse_args(argv)
     return args.run(args)
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    from .fidelity import IMAGES, measure_fidelity, plot
+
+    rows = []
+    for dataset in discover(args.data, args.names or IMAGES):
+        rows += measure_fidelity(dataset)
+        print(json.dumps(rows[-1]), flush=True)
+    plot(rows, DOCS / "images" / "fidelity.png")
+    return _print_and_write(rows, "fidelity", "Segmentation after compression")
 
 
 def _scaling(args: argparse.Namespace) -> int:

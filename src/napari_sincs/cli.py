@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ._version import __version__
 from .api import compress_file, open_sincs
+from .cli_analysis import register as register_analysis
 from .codec.config import INR_FAMILIES, SALIENCY_METHODS, CompressionConfig
 from .codec.errors import CompressionCancelled, InvalidInputError, SincsError
 from .codec.fit import CancelToken, ProgressEvent
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", default="sincs-demo", help="output folder (sincs-demo)")
     m.add_argument("--ratio", type=float, default=100.0, help="target compression ratio (100)")
     m.set_defaults(run=_demo)
+    register_analysis(commands)
     return parser
 
 
