@@ -17,6 +17,7 @@ from pathlib import Path
 import napari_sincs as sincs
 
 from .datasets import Dataset
+from .measure import plane_region
 
 
 def _median_seconds(action, repeats: int = 3) -> float:
@@ -28,17 +29,6 @@ def _median_seconds(action, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def _plane_region(shape: tuple[int, ...], axes: str) -> tuple:
-    region = []
-    for axis, size in zip(axes, shape):
-        if axis in "yx":
-            start = max(0, (size - 512) // 2)
-            region.append(slice(start, start + min(size, 512)))
-        else:
-            region.append(size // 2)
-    return tuple(region)
-
-
 def measure(dataset: Dataset, ratio: float, **settings) -> dict:
     """Compress one dataset and time its decoding."""
     data = dataset.load()
@@ -46,7 +36,7 @@ def measure(dataset: Dataset, ratio: float, **settings) -> dict:
         path = Path(folder) / f"{dataset.name}.sincs"
         report = sincs.compress(data, path, axes=dataset.axes, ratio=ratio, **settings)
         full = _median_seconds(lambda: sincs.decode(path))
-        region = _plane_region(data.shape, dataset.axes)
+        region = plane_region(data.shape, dataset.axes)
 
         def decode_region() -> None:
             with sincs.open_sincs(path, cache_bytes=0) as lazy:
