@@ -23,7 +23,7 @@ from .codec.errors import InvalidInputError
 from .codec.fit import CancelToken, ProgressEvent
 from .codec.header import SUPPORTED_DTYPES, ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
-from .codec.saliency import channel_thresholds, normalise, threshold_map
+from .codec.saliency import channel_thresholds, learn_saliency, normalise, threshold_map
 from .codec.source import canonical
 from .codec.verify import measure_quality
 from .io import read_image
@@ -189,7 +189,8 @@ def compress(
     or `max_error` (every voxel within it; 0 = lossless, bit-exact; `ratio` then sizes the
     networks and an exact residual stores the rest).
     `axes` names each dimension with t, c, z, y, x (default by ndim: yx, zyx, tzyx, tczyx).
-    `saliency` is "threshold", "uniform", or an array of the image's shape (an edited map).
+    `saliency` is "threshold", "uniform", "learned" (Grad-CAM over structure classes of a small
+    network trained on this image), or an array of the image's shape (an edited map).
     Any CompressionConfig field can be given as a keyword (time_groups=4, block=(64, 64), ...).
     `scheduler` (a dask scheduler address or distributed.Client) or `workers` (a LocalCluster of
     that many processes) fit the chains of groups in parallel; the file is the same as in one
@@ -301,13 +302,15 @@ def saliency_map(
     method: str = "threshold",
     threshold: float | None = None,
     floor: float | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
     """The sampling weights compression would use, same shape as `data` (for preview/editing).
 
     The threshold is a normalised intensity in [0, 1] per channel (Otsu's when None); the floor
-    is the weight of voxels below it (the config default when None).
+    is the weight of voxels below it (the config default when None). "learned" trains its small
+    network on `data` (seconds), as compression with the same seed would.
     """
-    config = CompressionConfig(saliency=method, threshold=threshold)
+    config = CompressionConfig(saliency=method, threshold=threshold, seed=seed)
     if floor is not None:
         config = config.replace(saliency_floor=floor)
     array = np.asarray(_check_array(data))
@@ -316,8 +319,14 @@ def saliency_map(
     if config.saliency == "uniform":
         return np.ones(array.shape, dtype=np.float32)
     lo, hi = intensity_range(array5d)
-    levels = channel_thresholds(array5d, lo, hi, threshold)
     out = np.empty(array5d.shape, dtype=np.float32)
+    if config.saliency == "learned":
+        learned = learn_saliency(array5d, lo, hi, config)
+        for c in range(array5d.shape[1]):
+            normalised = normalise(array5d[:, c], lo[c], hi[c])
+            out[:, c] = learned.weights(normalised, config.saliency_floor)
+        return layout.from_canonical(out)
+    levels = channel_thresholds(array5d, lo, hi, threshold)
     for c in range(array5d.shape[1]):
         normalised = normalise(array5d[:, c], lo[c], hi[c])
         out[:, c] = threshold_map(normalised, levels[c], config.saliency_floor)

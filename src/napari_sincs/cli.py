@@ -250,7 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--axes", help="name every dimension, e.g. tyx or zyxc (default: from file)")
     c.add_argument("--groups", type=int, help="interlaced time groups (default: up to 4)")
     c.add_argument("--block", type=_ints, help="spatial block y,x or z,y,x (default: from budget)")
-    c.add_argument("--saliency", choices=SALIENCY_METHODS, help="sampling map (threshold)")
+    c.add_argument(
+        "--saliency",
+        choices=SALIENCY_METHODS,
+        help="sampling map: threshold (default; sparse, faint signal), learned (Grad-CAM over "
+        "structure classes; dense structure) or uniform",
+    )
     c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
     c.add_argument(
         "--family", choices=INR_FAMILIES, help="networks: pe_mlp (default) or grid (feature grids)"

@@ -9,7 +9,13 @@ import napari_sincs as sincs
 from helpers import load
 from napari_sincs import CompressionConfig
 from napari_sincs._napari.commands import COMPRESS_WIDGET, compress_active_layer
-from napari_sincs._napari.compress_widget import CompressWidget
+from napari_sincs._napari.compress_widget import (
+    LEARNED_LEVELS,
+    LEVELS_KEY,
+    CompressWidget,
+    saliency_labels,
+    saliency_weights,
+)
 
 
 @pytest.fixture
@@ -109,6 +115,25 @@ def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
     left = np.mean((decoded[:, :40] - image[:, :40]) ** 2)
     right = np.mean((decoded[:, 80:] - image[:, 80:]) ** 2)
     assert left < right
+
+
+def test_learned_preview_shows_four_levels_of_weight_that_map_back(viewer_with_image):
+    widget = CompressWidget(viewer_with_image)
+    widget.saliency.setCurrentText("learned")
+    preview = widget.preview_saliency()
+    assert preview.metadata[LEVELS_KEY] == LEARNED_LEVELS
+    floor = widget.floor.value()
+    image = viewer_with_image.layers["nuclei"].data
+    weights = sincs.saliency_map(image, method="learned", floor=floor)
+    np.testing.assert_array_equal(preview.data, saliency_labels(weights, floor, LEARNED_LEVELS))
+    assert preview.data.min() == 0 and preview.data.max() == LEARNED_LEVELS
+    back = floor + (1 - floor) * saliency_weights(preview.data, LEARNED_LEVELS)
+    assert np.abs(back - weights).max() <= (1 - floor) / LEARNED_LEVELS + 1e-6
+
+
+def test_painted_labels_of_a_threshold_preview_count_as_salient_whatever_their_value():
+    np.testing.assert_array_equal(saliency_weights(np.array([0, 1, 2, 7]), 1), [0, 1, 1, 1])
+    np.testing.assert_array_equal(saliency_weights(np.array([0, 2, 4, 5]), 4), [0, 0.5, 1, 1])
 
 
 def test_bad_settings_become_notifications(viewer_with_image, tmp_path):

@@ -2,8 +2,9 @@
 
 Compression runs in a napari thread worker; progress reaches the GUI through a Qt signal (safe
 across threads) and Cancel sets the codec's CancelToken, which leaves no file behind. The
-saliency preview is a Labels layer "<name> saliency" (1 = salient): paint or erase it, and the
-edited map is what compression uses.
+saliency preview is a Labels layer "<name> saliency": for the threshold map 1 = salient; for the
+learned map, labels 1-4 are four levels of weight (4 = fully salient, 0 = only the floor). Paint
+or erase it, and the edited map is what compression uses.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SALIENCY_SUFFIX = " saliency"
+LEARNED_LEVELS = 4
+LEVELS_KEY = "sincs_saliency_levels"
 QUALITY_MODES = ("ratio", "PSNR", "max error", "lossless")
 PROGRESS_INTERVAL = 0.05
 
@@ -65,6 +68,17 @@ def _size(nbytes: float) -> str:
             return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
         nbytes /= 1000
     return f"{nbytes:.1f} TB"
+
+
+def saliency_labels(weights: np.ndarray, floor: float, levels: int) -> np.ndarray:
+    """Sampling weights as paintable labels: 0 = the floor, `levels` = fully salient."""
+    above = (weights - floor) / max(1e-6, 1 - floor)
+    return np.ceil(np.clip(above, 0, 1) * levels - 1e-6).astype(np.uint8)
+
+
+def saliency_weights(labels: Any, levels: int) -> np.ndarray:
+    """Painted labels back to weights in [0, 1] (any label above `levels` counts as salient)."""
+    return np.minimum(np.asarray(labels, dtype=np.float32) / max(1, int(levels)), 1.0)
 
 
 class CompressWidget(QWidget):
@@ -324,12 +338,14 @@ class CompressWidget(QWidget):
         except SincsError as exc:
             notify_error(str(exc))
             return None
-        labels = (weights >= 1).astype(np.uint8)
+        levels = LEARNED_LEVELS if config.saliency == "learned" else 1
+        labels = saliency_labels(weights, config.saliency_floor, levels)
         if layer.rgb:
             labels = labels.max(axis=axes.index("c"))
         existing = self.saliency_layer(layer)
         if existing is not None:
             existing.data = labels
+            existing.metadata[LEVELS_KEY] = levels
             return existing
         return self.viewer.add_labels(
             labels,
@@ -337,9 +353,12 @@ class CompressWidget(QWidget):
             scale=layer.scale,
             translate=layer.translate,
             opacity=0.4,
+            metadata={LEVELS_KEY: levels},
         )
 
     def _refresh_preview(self, *args: Any) -> None:
+        if self.saliency.currentText() == "learned":
+            return
         layer = self.layer()
         if layer is not None and self.saliency_layer(layer) is not None:
             self.preview_saliency()
@@ -362,7 +381,7 @@ class CompressWidget(QWidget):
             saliency = self.saliency_layer(layer)
             edited = None
             if saliency is not None:
-                edited = np.asarray(saliency.data)
+                edited = saliency_weights(saliency.data, saliency.metadata.get(LEVELS_KEY, 1))
                 if layer.rgb:
                     edited = np.broadcast_to(np.expand_dims(edited, axes.index("c")), data.shape)
         except SincsError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import InvalidConfigError
 
-SALIENCY_METHODS = ("threshold", "uniform")
+SALIENCY_METHODS = ("threshold", "uniform", "learned")
 INR_FAMILIES = ("pe_mlp", "grid")
 # Hidden layers of the MLP when not given: the PE network needs depth, the grid family's features
 # are already local, so a small MLP suffices.

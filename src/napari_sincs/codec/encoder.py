@@ -34,7 +34,15 @@ from .inr import ModelSpec
 from .layout import ArrayLayout
 from .quantize import quantise_chain
 from .rate import MIN_BITS, SEARCH_LEVEL, Design, coded_size, design, resize, search_bits
-from .saliency import channel_thresholds, normalise, threshold_map, user_map
+from .saliency import (
+    LearnedSaliency,
+    Saliency,
+    channel_thresholds,
+    learn_saliency,
+    normalise,
+    threshold_map,
+    user_map,
+)
 from .spill import ArraySpill, Spill
 from .verify import measure_quality
 
@@ -119,7 +127,7 @@ class GroupSource:
         lo: list[float],
         hi: list[float],
         config: CompressionConfig,
-        saliency5d: np.ndarray | None,
+        saliency: Saliency,
     ) -> None:
         self.array5d = array5d
         self.plan = plan
@@ -127,10 +135,12 @@ class GroupSource:
         self.lo = lo
         self.hi = hi
         self.config = config
-        self.saliency5d = saliency5d
+        self.saliency = saliency
         self.thresholds: list[float] = []
-        if saliency5d is None and config.saliency == "threshold":
+        if saliency is None and config.saliency == "threshold":
             self.thresholds = channel_thresholds(array5d, lo, hi, config.threshold)
+        if saliency is None and config.saliency == "learned":
+            self.saliency = learn_saliency(array5d, lo, hi, config)
 
     def _to_axes(self, block: np.ndarray) -> np.ndarray:
         keep = {"t": 0, "z": 1, "y": 2, "x": 3}
@@ -142,8 +152,10 @@ class GroupSource:
         c = group.channel
         values = normalise(self.plan.extract(self.array5d, group), self.lo[c], self.hi[c])
         floor = self.config.saliency_floor
-        if self.saliency5d is not None:
-            weights = user_map(self.plan.extract(self.saliency5d, group), floor)
+        if isinstance(self.saliency, LearnedSaliency):
+            weights = self.saliency.weights(values, floor)
+        elif self.saliency is not None:
+            weights = user_map(self.plan.extract(self.saliency, group), floor)
         elif self.config.saliency == "threshold":
             weights = threshold_map(values, self.thresholds[group.channel], floor)
         else:
@@ -189,7 +201,7 @@ def encode(
     layout: ArrayLayout,
     metadata: ImageMetadata,
     config: CompressionConfig,
-    saliency5d: np.ndarray | None = None,
+    saliency: Saliency = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
     fitter: ClusterFitter | None = None,
@@ -197,7 +209,9 @@ def encode(
     """Fit and code a canonical (t, c, z, y, x) array to the quality `config` asks for
     (chains fitted in this process, or on a cluster through `fitter`)."""
     config = config.resolved()
-    job = (array5d, layout, metadata, saliency5d, progress, cancel, fitter)
+    if saliency is None and config.saliency == "learned":
+        saliency = learn_saliency(array5d, *intensity_range(array5d), config)
+    job = (array5d, layout, metadata, saliency, progress, cancel, fitter)
     if config.psnr is not None:
         encoded = encode_for_psnr(*job[:3], config, *job[3:])
     else:
@@ -212,7 +226,7 @@ def encode_at_ratio(
     layout: ArrayLayout,
     metadata: ImageMetadata,
     config: CompressionConfig,
-    saliency5d: np.ndarray | None = None,
+    saliency: Saliency = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
     fitter: ClusterFitter | None = None,
@@ -243,7 +257,7 @@ def encode_at_ratio(
     )
     start = time.perf_counter()
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        source = GroupSource(array5d, plan, chosen.spec.axes, lo, hi, config, saliency5d)
+        source = GroupSource(array5d, plan, chosen.spec.axes, lo, hi, config, saliency)
         vectors = _fit_all(chosen, source, settings, device, attempt, progress, cancel, fitter)
         head = header_bytes(_header(layout, dtype, metadata, lo, hi, config, chosen, 8.0))
 
@@ -317,7 +331,7 @@ def encode_for_psnr(
     layout: ArrayLayout,
     metadata: ImageMetadata,
     config: CompressionConfig,
-    saliency5d: np.ndarray | None = None,
+    saliency: Saliency = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
     fitter: ClusterFitter | None = None,
@@ -341,7 +355,7 @@ def encode_for_psnr(
                 layout,
                 metadata,
                 config.replace(ratio=ratio),
-                saliency5d,
+                saliency,
                 progress,
                 cancel,
                 fitter,

@@ -4,7 +4,8 @@ A saliency map holds, per voxel, how much that voxel should be sampled during fi
 threshold map keeps faint sparse signal (voxels above a threshold get weight 1, the rest a floor so
 background is still learned); the uniform map samples every voxel alike. A map edited by the user
 (a napari layer) is taken as is: integers and booleans mean "labelled or not", floats are clipped
-to [0, 1]; the floor is applied in every case.
+to [0, 1]; the floor is applied in every case. The learned map (Grad-CAM over structure
+classes) lives in gradcam.py; `learn_saliency` trains it for one encode.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ import torch
 from skimage.filters import threshold_otsu
 
 from .errors import InvalidInputError
+from .gradcam import LearnedSaliency
 
 OTSU_SAMPLE = 1 << 20
+
+Saliency = np.ndarray | LearnedSaliency | None
+"""What an encode samples by besides its config: an edited map (canonical array), a trained
+learned map, or nothing (the config's method)."""
 
 
 def normalise(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -48,6 +54,16 @@ def otsu_threshold(normalised: np.ndarray) -> float:
     if np.ptp(flat) == 0:
         return float(flat[0])
     return float(threshold_otsu(flat))
+
+
+def learn_saliency(
+    array5d: np.ndarray, lo: list[float], hi: list[float], config
+) -> LearnedSaliency:
+    """Train the learned map on an array, its objects defined by the config's threshold."""
+    thresholds = channel_thresholds(array5d, lo, hi, config.threshold)
+    return LearnedSaliency.fit(
+        array5d, lambda values, c: normalise(values, lo[c], hi[c]), thresholds, config.seed
+    )
 
 
 def threshold_map(normalised: np.ndarray, threshold: float, floor: float) -> np.ndarray:
