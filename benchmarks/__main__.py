@@ -158,7 +158,7 @@ ABLATION_IMAGES = {
         "cells3d_nuclei",
         "brain_cells_3d",
     ],
-    "saliency": ["nuclei2d", "cell_phase", "hela_3ch", "beads3d", "cell_migration_2dt"],
+    "saliency": ["nuclei2d", "cell_phase", "hela_3ch", "beads3d"],
 }
 
 

@@ -5,8 +5,9 @@
   total number of steps as "on";
 * residual coding of weights: one fit coded twice, neighbours as residuals or every group whole
   (same weights, hence the same PSNR: the difference is pure file size);
-* saliency: threshold against uniform sampling, with the PSNR inside the salient region (voxels
-  above the threshold) next to the global one.
+* saliency: uniform, threshold and learned (Grad-CAM) sampling, with the PSNR inside two salient
+  regions next to the global one: the objects (voxels above the Otsu threshold) and the voxels the
+  learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from napari_sincs.codec.rate import coded_size
 from .datasets import Dataset
 
 RATIO = 100.0
+LEARNED_SALIENT = 0.5
 
 
 def _compress(
@@ -105,22 +107,29 @@ def weight_residuals(dataset: Dataset) -> dict:
 
 def saliency(dataset: Dataset) -> list[dict]:
     data = dataset.load()
-    mask = sincs.saliency_map(data, axes=dataset.axes) >= 1
+    started = time.perf_counter()
+    learned = sincs.saliency_map(data, axes=dataset.axes, method="learned")
+    learn_seconds = time.perf_counter() - started
+    regions = {
+        "objects": sincs.saliency_map(data, axes=dataset.axes) >= 1,
+        "learned": learned >= LEARNED_SALIENT,
+    }
     span = float(data.max()) - float(data.min())
     rows = []
-    for method in ("uniform", "threshold"):
+    for method in ("uniform", "threshold", "learned"):
         started = time.perf_counter()
         report, decoded = _compress(dataset, data, saliency=method)
-        rows.append(
-            {
-                "dataset": dataset.name,
-                "saliency": method,
-                "ratio": round(report.ratio, 1),
-                "psnr": round(report.psnr, 2),
-                "ssim": round(report.ssim, 4),
-                "psnr_salient": round(psnr(data[mask], decoded[mask], span), 2),
-                "salient_fraction": f"{mask.mean():.1%}",
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-        )
+        row = {
+            "dataset": dataset.name,
+            "saliency": method,
+            "ratio": round(report.ratio, 1),
+            "psnr": round(report.psnr, 2),
+            "ssim": round(report.ssim, 4),
+        }
+        for name, mask in regions.items():
+            row[f"psnr_{name}"] = round(psnr(data[mask], decoded[mask], span), 2)
+            row[f"{name}_fraction"] = f"{mask.mean():.1%}"
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        row["learn_map_s"] = round(learn_seconds, 1) if method == "learned" else ""
+        rows.append(row)
     return rows
