@@ -20,7 +20,14 @@ from .codecs import Jpeg2000, Sincs
 from .datasets import Dataset
 
 RATIOS = (100.0, 300.0)
-IMAGES = ["nuclei2d", "nuclei3d", "cell_migration_2dt", "cells3d_nuclei"]
+IMAGES = [
+    "nuclei2d",
+    "nuclei3d",
+    "cell_migration_2dt",
+    "cells3d_nuclei",
+    "drosophila_histone_2dt",
+    "beads3d",
+]
 
 
 def _labels(dataset: Dataset) -> np.ndarray | None:

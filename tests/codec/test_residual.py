@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from napari_sincs.codec import residual
+from napari_sincs.codec.errors import CorruptFileError
 
 DTYPES = ["uint8", "uint16", "int16", "float32"]
 
@@ -76,3 +79,35 @@ def test_residuals_of_a_good_prediction_are_small():
     close = (original.astype(int) + rng.integers(-2, 3, original.shape)).astype(np.uint16)
     far = rng.integers(0, 65535, original.shape).astype(np.uint16)
     assert len(residual.encode(original, close, 0)) < 0.5 * len(residual.encode(original, far, 0))
+
+
+def _stretched(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """12-bit counts stretched to 16 bits (what rescaled microscopy TIFFs hold), and a noisy
+    prediction of them that lands between the values the data can take."""
+    counts = rng.integers(100, 1100, (3, 1, 48, 48))
+    original = (counts * 65535 // 4095).astype(np.uint16)
+    noise = rng.normal(0, 40, original.shape)
+    predicted = np.clip(original + noise, 0, 65535).astype(np.uint16)
+    return original, predicted
+
+
+def test_data_on_a_sparse_set_of_values_codes_in_palette_positions():
+    original, predicted = _stretched(np.random.default_rng(1))
+    blob = residual.encode(original, predicted, 0)
+    decoded = residual.GroupResidual(blob, original.shape, original.dtype, 0)
+    assert decoded.palette is not None and decoded.palette.size <= 1000
+    index = np.ix_(*(np.arange(n) for n in original.shape))
+    assert decoded.apply(predicted, index).tobytes() == original.tobytes()
+    plain = residual.integer_bin(0) * (original.astype(np.int64) - predicted)
+    zigzag = (plain << 1) ^ (plain >> 63)
+    assert len(blob) < 0.7 * len(zstandard.compress(zigzag.astype(np.uint16).tobytes(), 19))
+
+
+def test_a_palette_out_of_order_is_refused():
+    original, predicted = _stretched(np.random.default_rng(2))
+    payload = bytearray(zstandard.decompress(residual.encode(original, predicted, 0)))
+    first = 17 + 1 + 8  # header (mode, count, exceptions), width, palette size: first entry
+    payload[first : first + 4] = payload[first + 2 : first + 4] + payload[first : first + 2]
+    blob = zstandard.ZstdCompressor().compress(bytes(payload))
+    with pytest.raises(CorruptFileError, match="palette"):
+        residual.GroupResidual(blob, original.shape, original.dtype, 0)

@@ -8,10 +8,17 @@ residual that brings every voxel within `max_error` of the original:
 * float32, E > 0: bins of 2E in float64, the sum rounded to float32, and any voxel that rounding
   pushes past E stored exactly as an exception;
 * float32, E = 0: the difference of the two values' bit patterns in a monotone integer order,
-  so the reconstruction is bit-identical (signed zeros and every finite value included).
+  so the reconstruction is bit-identical (signed zeros and every finite value included);
+* integer dtypes, E = 0, when the group uses at most half the values between its minimum and
+  maximum (data rescaled from fewer bits, e.g. 12-bit counts stretched to 16 bits): the residual
+  is taken between positions in the group's sorted table of values (its palette, stored in the
+  blob), where the prediction is replaced by the nearest palette entry. The codes are then
+  smaller by the palette's spacing, and the reconstruction is still exact.
 
-One blob per group (zstd of the integers in the narrowest type, then the exceptions), so a region
-decodes only the residuals of the groups it meets.
+The codes are zigzag-mapped (0, -1, 1, -2, ... to 0, 1, 2, 3, ...) into the narrowest unsigned
+type and stored as byte planes (all low bytes, then the next), which zstd codes far better than
+interleaved two's-complement bytes. One blob per group, so a region decodes only the residuals
+of the groups it meets.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ from .errors import CorruptFileError
 
 ZSTD_LEVEL = 19
 _HEADER = struct.Struct("<BQQ")
-_WIDTHS = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 4: np.dtype("<i4"), 8: np.dtype("<i8")}
+_WIDTHS = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
 _BITS_LOSSLESS = 2
 _BINNED = 1
+_PALETTE = 3
+_PALETTE_SIZE = struct.Struct("<Q")
 
 
 def _ordered(values: np.ndarray) -> np.ndarray:
@@ -48,19 +57,60 @@ def integer_bin(max_error: float) -> int:
     return 2 * math.floor(max_error) + 1
 
 
-def _narrowest(values: np.ndarray) -> np.dtype:
-    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    for dtype in _WIDTHS.values():
-        info = np.iinfo(dtype)
-        if info.min <= lo and hi <= info.max:
-            return dtype
-    raise OverflowError("residual exceeds 64 bits")
+def _zigzag(codes: np.ndarray) -> np.ndarray:
+    return ((codes << 1) ^ (codes >> 63)).astype(np.uint64)
+
+
+def _unzigzag(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.uint64)
+    return ((values >> np.uint64(1)).astype(np.int64)) ^ -((values & np.uint64(1)).astype(np.int64))
+
+
+def _byte_planes(codes: np.ndarray) -> tuple[np.dtype, bytes]:
+    """(width, bytes): zigzag codes in the narrowest unsigned type, one byte plane after another."""
+    unsigned = _zigzag(codes.reshape(-1))
+    top = int(unsigned.max()) if unsigned.size else 0
+    width = next(d for d in _WIDTHS.values() if top <= np.iinfo(d).max)
+    planes = unsigned.astype(width).view(np.uint8).reshape(-1, width.itemsize).T
+    return width, np.ascontiguousarray(planes).tobytes()
+
+
+def _from_byte_planes(payload: bytes, width: np.dtype, count: int, offset: int) -> np.ndarray:
+    planes = np.frombuffer(payload, np.uint8, width.itemsize * count, offset)
+    unsigned = np.ascontiguousarray(planes.reshape(width.itemsize, count).T).view(width)
+    return _unzigzag(unsigned.reshape(-1))
+
+
+def _uses_palette(original: np.ndarray, max_error: float) -> np.ndarray | None:
+    """The group's sorted distinct values when a palette pays (lossless integers only)."""
+    if original.dtype.kind not in "iu" or max_error != 0 or original.size == 0:
+        return None
+    palette = np.unique(original)
+    span = int(palette[-1]) - int(palette[0]) + 1
+    return palette if 2 * palette.size <= span else None
+
+
+def _nearest(palette: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of the palette entry nearest to each value (the lower one on a tie)."""
+    if palette.size == 1:
+        return np.zeros(values.shape, dtype=np.int64)
+    upper = np.clip(np.searchsorted(palette, values), 1, palette.size - 1)
+    below = values.astype(np.int64) - palette[upper - 1].astype(np.int64)
+    above = palette[upper].astype(np.int64) - values.astype(np.int64)
+    return np.where(below <= above, upper - 1, upper).astype(np.int64)
 
 
 def apply(
-    predicted: np.ndarray, codes: np.ndarray, dtype: np.dtype, max_error: float
+    predicted: np.ndarray,
+    codes: np.ndarray,
+    dtype: np.dtype,
+    max_error: float,
+    palette: np.ndarray | None = None,
 ) -> np.ndarray:
     """Reconstruction from a prediction and residual codes (no exceptions applied)."""
+    if palette is not None:
+        index = np.clip(_nearest(palette, predicted) + codes, 0, palette.size - 1)
+        return palette[index].astype(dtype)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         total = predicted.astype(np.int64) + codes * integer_bin(max_error)
@@ -73,7 +123,11 @@ def apply(
 def encode(original: np.ndarray, predicted: np.ndarray, max_error: float) -> bytes:
     """The residual blob of one group (both arrays in the file's dtype, same shape)."""
     dtype = original.dtype
-    if dtype.kind in "iu":
+    palette = _uses_palette(original, max_error)
+    if palette is not None:
+        codes = np.searchsorted(palette, original).astype(np.int64) - _nearest(palette, predicted)
+        mode = _PALETTE
+    elif dtype.kind in "iu":
         step = integer_bin(max_error)
         difference = original.astype(np.int64) - predicted.astype(np.int64)
         codes = np.floor_divide(difference + step // 2, step)
@@ -87,17 +141,24 @@ def encode(original: np.ndarray, predicted: np.ndarray, max_error: float) -> byt
         )
         codes = codes.astype(np.int64)
         mode = _BINNED
-    rebuilt = apply(predicted, codes, dtype, max_error)
+    rebuilt = apply(predicted, codes, dtype, max_error, palette)
     error = np.abs(rebuilt.astype(np.float64) - original.astype(np.float64))
     exceptions = np.flatnonzero(error.reshape(-1) > max_error)
-    width = _narrowest(codes)
+    width, planes = _byte_planes(codes)
+    little = dtype.newbyteorder("<")
+    table = (
+        b""
+        if palette is None
+        else _PALETTE_SIZE.pack(palette.size) + palette.astype(little).tobytes()
+    )
     payload = b"".join(
         [
             _HEADER.pack(mode, codes.size, exceptions.size),
             bytes([width.itemsize]),
-            codes.astype(width).tobytes(),
+            table,
+            planes,
             exceptions.astype("<u8").tobytes(),
-            original.reshape(-1)[exceptions].astype(dtype.newbyteorder("<")).tobytes(),
+            original.reshape(-1)[exceptions].astype(little).tobytes(),
         ]
     )
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress(payload)
@@ -108,25 +169,31 @@ class GroupResidual:
 
     def __init__(self, blob: bytes, shape: tuple[int, ...], dtype: np.dtype, max_error: float):
         size = math.prod(shape)
-        limit = _HEADER.size + 1 + 8 * size + (8 + dtype.itemsize) * size
+        table_limit = _PALETTE_SIZE.size + dtype.itemsize * size
+        limit = _HEADER.size + 1 + table_limit + 8 * size + (8 + dtype.itemsize) * size
         payload = decompress_bounded(blob, limit, "a residual blob")
         if len(payload) < _HEADER.size + 1:
             raise CorruptFileError("a residual blob is shorter than its header.")
         mode, count, n_exceptions = _HEADER.unpack_from(payload)
         width = payload[_HEADER.size]
-        expected_mode = _BITS_LOSSLESS if dtype.kind == "f" and max_error == 0 else _BINNED
-        if count != size or width not in _WIDTHS or mode != expected_mode or n_exceptions > size:
+        if dtype.kind == "f":
+            allowed = {_BITS_LOSSLESS} if max_error == 0 else {_BINNED}
+        else:
+            allowed = {_BINNED, _PALETTE} if max_error == 0 else {_BINNED}
+        if count != size or width not in _WIDTHS or mode not in allowed or n_exceptions > size:
             raise CorruptFileError("a residual blob does not match its group.")
         offset = _HEADER.size + 1
+        little = dtype.newbyteorder("<")
+        self.palette = None
+        if mode == _PALETTE:
+            self.palette, offset = self._read_palette(payload, offset, little, size)
         end = offset + width * count + (8 + dtype.itemsize) * n_exceptions
         if len(payload) != end:
             raise CorruptFileError("a residual blob has the wrong length.")
-        self.codes = np.frombuffer(payload, _WIDTHS[width], count, offset).astype(np.int64)
-        self.codes = self.codes.reshape(shape)
+        self.codes = _from_byte_planes(payload, _WIDTHS[width], count, offset).reshape(shape)
         offset += width * count
         self.exception_index = np.frombuffer(payload, "<u8", n_exceptions, offset).astype(np.int64)
         offset += 8 * n_exceptions
-        little = dtype.newbyteorder("<")
         self.exception_value = np.frombuffer(payload, little, n_exceptions, offset).astype(dtype)
         if n_exceptions and (self.exception_index.max() >= size):
             raise CorruptFileError("a residual blob names a voxel outside its group.")
@@ -134,9 +201,24 @@ class GroupResidual:
         self.dtype = dtype
         self.max_error = max_error
 
+    @staticmethod
+    def _read_palette(
+        payload: bytes, offset: int, little: np.dtype, size: int
+    ) -> tuple[np.ndarray, int]:
+        if len(payload) < offset + _PALETTE_SIZE.size:
+            raise CorruptFileError("a residual blob is cut inside its palette.")
+        (entries,) = _PALETTE_SIZE.unpack_from(payload, offset)
+        offset += _PALETTE_SIZE.size
+        if not 0 < entries <= size or len(payload) < offset + entries * little.itemsize:
+            raise CorruptFileError("a residual blob's palette does not match its group.")
+        palette = np.frombuffer(payload, little, entries, offset)
+        if entries > 1 and not np.all(palette[1:] > palette[:-1]):
+            raise CorruptFileError("a residual blob's palette is not sorted.")
+        return palette, offset + entries * little.itemsize
+
     def apply(self, predicted: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
         """Correct a prediction of the voxels at `index` (np.ix_ over the group's axes)."""
-        rebuilt = apply(predicted, self.codes[index], self.dtype, self.max_error)
+        rebuilt = apply(predicted, self.codes[index], self.dtype, self.max_error, self.palette)
         if self.exception_index.size:
             grid = np.ravel_multi_index(np.broadcast_arrays(*index), self.shape)
             where = np.isin(grid, self.exception_index)
