@@ -8,11 +8,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import zarr
 
 import napari_sincs as sincs
 from helpers import FAST, load
 from napari_sincs.cli import main
+from napari_sincs.codec.cluster import threads_per_worker
 from napari_sincs.codec.container import SincsFile
 
 distributed = pytest.importorskip("distributed")
@@ -123,3 +125,20 @@ def test_a_zarr_group_without_ngff_metadata_is_explained(tmp_path):
     with pytest.raises(sincs.InvalidInputError, match="multiscales"):
         sincs.compress_file(tmp_path / "plain.zarr", tmp_path / "x.sincs")
     assert not (tmp_path / "x.sincs").exists()
+
+
+def test_local_workers_share_the_cores_and_match_a_run_with_their_thread_count(tmp_path):
+    data = load("cell_migration_crop.tif")
+    threads = threads_per_worker(2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        serial = sincs.compress(data, tmp_path / "serial.sincs", axes="tyx", config=FAST, **SPLIT)
+    finally:
+        torch.set_num_threads(before)
+    local = sincs.compress(
+        data, tmp_path / "local.sincs", axes="tyx", config=FAST, workers=2, **SPLIT
+    )
+    assert local.device.startswith(f"2 dask workers × {threads} threads")
+    assert serial.groups == 8
+    assert _blobs(tmp_path / "serial.sincs") == _blobs(tmp_path / "local.sincs")

@@ -12,6 +12,7 @@ so memory stays bounded however large the input.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,8 +43,9 @@ class ChainTask:
 def fit_chain_task(task: ChainTask) -> tuple[np.ndarray, float]:
     """Run on a worker: the chain's trained weights (groups × parameters) and last loss.
 
-    CPU float reductions split differently with the number of threads, so the task trains with
-    the client's thread count: the same weights, bit for bit, as fitting in the client.
+    CPU float reductions split differently with the number of threads, so every task trains with
+    the thread count the client chose: the same weights, bit for bit, as fitting in one process
+    with that many torch threads.
     """
     load = dict(zip(task.groups, task.data)).__getitem__
     device = pick_device(task.device)
@@ -59,16 +61,25 @@ def fit_chain_task(task: ChainTask) -> tuple[np.ndarray, float]:
 class ClusterFitter:
     """Fits chains on the workers of a dask.distributed `Client`, results in chain order."""
 
-    def __init__(self, client: Any, device: str = "auto", in_flight: int | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        device: str = "auto",
+        in_flight: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        """`threads`: torch threads per task (default: this process's count)."""
         self.client = client
         self.device = device
         workers = len(client.scheduler_info().get("workers", {})) or 1
         self.in_flight = in_flight or 2 * workers
         self.workers = workers
+        self.threads = threads or torch.get_num_threads()
 
     def describe(self) -> str:
         """Where the chains ran, for the report."""
-        return f"{self.workers} dask worker{'s' if self.workers != 1 else ''} ({self.device})"
+        plural = "s" if self.workers != 1 else ""
+        return f"{self.workers} dask worker{plural} × {self.threads} threads ({self.device})"
 
     def fit(
         self,
@@ -97,7 +108,7 @@ class ClusterFitter:
         if cancel is not None:
             cancel.raise_if_cancelled()
         data = [load(g) for g in chain]
-        task = ChainTask(spec, list(chain), data, settings, self.device, torch.get_num_threads())
+        task = ChainTask(spec, list(chain), data, settings, self.device, self.threads)
         [handle] = self.client.scatter([task], hash=False)
         future = self.client.submit(fit_chain_task, handle, pure=False)
         pending.append((future, list(chain)))
@@ -116,13 +127,23 @@ class ClusterFitter:
         return weights
 
 
+def threads_per_worker(workers: int) -> int:
+    """This machine's cores shared between `workers` local worker processes."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
 @contextlib.contextmanager
 def cluster_fitter(
     scheduler: str | Any | None = None, workers: int | None = None, device: str = "auto"
 ) -> Iterator[ClusterFitter | None]:
     """A ClusterFitter on an existing cluster (`scheduler`: an address such as
     tcp://host:8786, or a distributed.Client), on a new LocalCluster of `workers` processes, or
-    None (fit in this process) when neither is given."""
+    None (fit in this process) when neither is given.
+
+    Local workers share this machine's cores (`threads_per_worker`) and train with that many
+    torch threads each; two workers on two cores each spinning two threads ran 2.8× slower than
+    one worker. On an existing cluster tasks use this process's torch thread count.
+    """
     if scheduler is None and workers is None:
         yield None
         return
@@ -141,6 +162,7 @@ def cluster_fitter(
     if scheduler is not None and not isinstance(scheduler, str):
         yield ClusterFitter(scheduler, device)
         return
+    threads = None
     with contextlib.ExitStack() as stack:
         if scheduler is not None:
             try:
@@ -156,10 +178,11 @@ def cluster_fitter(
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=workers,
-                    threads_per_worker=1,
+                    threads_per_worker=threads_per_worker(workers),
                     processes=True,
                     dashboard_address=":0",
                 )
             )
             client = stack.enter_context(Client(cluster))
-        yield ClusterFitter(client, device)
+            threads = threads_per_worker(workers)
+        yield ClusterFitter(client, device, threads=threads)
