@@ -111,3 +111,15 @@ def test_a_palette_out_of_order_is_refused():
     blob = zstandard.ZstdCompressor().compress(bytes(payload))
     with pytest.raises(CorruptFileError, match="palette"):
         residual.GroupResidual(blob, original.shape, original.dtype, 0)
+
+
+def test_values_the_prediction_does_not_help_are_stored_verbatim():
+    rng = np.random.default_rng(3)
+    original = np.where(rng.random((2, 1, 64, 64)) < 0.9, 7, 9).astype(np.uint8)
+    useless = rng.integers(0, 255, original.shape).astype(np.uint8)
+    blob = residual.encode(original, useless, 0)
+    decoded = residual.GroupResidual(blob, original.shape, original.dtype, 0)
+    assert decoded.verbatim is not None
+    assert len(blob) <= len(zstandard.compress(original.tobytes(), 19)) + 64
+    picks = np.ix_([1], [0], np.arange(10, 20), np.arange(64))
+    assert decoded.apply(useless[picks], picks).tobytes() == original[picks].tobytes()

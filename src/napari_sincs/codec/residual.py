@@ -15,6 +15,10 @@ residual that brings every voxel within `max_error` of the original:
   blob), where the prediction is replaced by the nearest palette entry. The codes are then
   smaller by the palette's spacing, and the reconstruction is still exact.
 
+When storing a group's values themselves (zstd of their byte planes) is smaller than any
+residual, as for flat noisy background the networks cannot predict, the blob holds them
+verbatim, so a residual never costs more than compressing the raw data.
+
 The codes are zigzag-mapped (0, -1, 1, -2, ... to 0, 1, 2, 3, ...) into the narrowest unsigned
 type and stored as byte planes (all low bytes, then the next), which zstd codes far better than
 interleaved two's-complement bytes. One blob per group, so a region decodes only the residuals
@@ -38,6 +42,7 @@ _WIDTHS = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dty
 _BITS_LOSSLESS = 2
 _BINNED = 1
 _PALETTE = 3
+_VERBATIM = 4
 _PALETTE_SIZE = struct.Struct("<Q")
 
 
@@ -66,19 +71,23 @@ def _unzigzag(values: np.ndarray) -> np.ndarray:
     return ((values >> np.uint64(1)).astype(np.int64)) ^ -((values & np.uint64(1)).astype(np.int64))
 
 
+def _split_planes(unsigned: np.ndarray) -> bytes:
+    """An unsigned little-endian array as byte planes: every low byte, then the next, ..."""
+    planes = unsigned.reshape(-1).view(np.uint8).reshape(-1, unsigned.itemsize).T
+    return np.ascontiguousarray(planes).tobytes()
+
+
+def _join_planes(payload: bytes, width: np.dtype, count: int, offset: int) -> np.ndarray:
+    planes = np.frombuffer(payload, np.uint8, width.itemsize * count, offset)
+    return np.ascontiguousarray(planes.reshape(width.itemsize, count).T).view(width).reshape(-1)
+
+
 def _byte_planes(codes: np.ndarray) -> tuple[np.dtype, bytes]:
-    """(width, bytes): zigzag codes in the narrowest unsigned type, one byte plane after another."""
+    """(width, bytes): zigzag codes in the narrowest unsigned type, as byte planes."""
     unsigned = _zigzag(codes.reshape(-1))
     top = int(unsigned.max()) if unsigned.size else 0
     width = next(d for d in _WIDTHS.values() if top <= np.iinfo(d).max)
-    planes = unsigned.astype(width).view(np.uint8).reshape(-1, width.itemsize).T
-    return width, np.ascontiguousarray(planes).tobytes()
-
-
-def _from_byte_planes(payload: bytes, width: np.dtype, count: int, offset: int) -> np.ndarray:
-    planes = np.frombuffer(payload, np.uint8, width.itemsize * count, offset)
-    unsigned = np.ascontiguousarray(planes.reshape(width.itemsize, count).T).view(width)
-    return _unzigzag(unsigned.reshape(-1))
+    return width, _split_planes(unsigned.astype(width))
 
 
 def _uses_palette(original: np.ndarray, max_error: float) -> np.ndarray | None:
@@ -161,7 +170,17 @@ def encode(original: np.ndarray, predicted: np.ndarray, max_error: float) -> byt
             original.reshape(-1)[exceptions].astype(little).tobytes(),
         ]
     )
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress(payload)
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+    return min(compressor.compress(payload), compressor.compress(_verbatim(original)), key=len)
+
+
+def _verbatim(original: np.ndarray) -> bytes:
+    """The group's values themselves, for groups the prediction does not help (flat noise)."""
+    little = original.dtype.newbyteorder("<")
+    width = _WIDTHS[little.itemsize]
+    values = np.ascontiguousarray(original, dtype=little).view(width)
+    header = _HEADER.pack(_VERBATIM, original.size, 0) + bytes([width.itemsize])
+    return header + _split_planes(values)
 
 
 class GroupResidual:
@@ -180,26 +199,40 @@ class GroupResidual:
             allowed = {_BITS_LOSSLESS} if max_error == 0 else {_BINNED}
         else:
             allowed = {_BINNED, _PALETTE} if max_error == 0 else {_BINNED}
-        if count != size or width not in _WIDTHS or mode not in allowed or n_exceptions > size:
+        verbatim = mode == _VERBATIM and width == dtype.itemsize and n_exceptions == 0
+        if (
+            count != size
+            or width not in _WIDTHS
+            or not (mode in allowed or verbatim)
+            or n_exceptions > size
+        ):
             raise CorruptFileError("a residual blob does not match its group.")
         offset = _HEADER.size + 1
         little = dtype.newbyteorder("<")
+        self.shape = shape
+        self.dtype = dtype
+        self.max_error = max_error
         self.palette = None
+        self.verbatim = None
+        if verbatim:
+            if len(payload) != offset + width * count:
+                raise CorruptFileError("a residual blob has the wrong length.")
+            values = _join_planes(payload, _WIDTHS[width], count, offset)
+            self.verbatim = values.view(little).astype(dtype).reshape(shape)
+            return
         if mode == _PALETTE:
             self.palette, offset = self._read_palette(payload, offset, little, size)
         end = offset + width * count + (8 + dtype.itemsize) * n_exceptions
         if len(payload) != end:
             raise CorruptFileError("a residual blob has the wrong length.")
-        self.codes = _from_byte_planes(payload, _WIDTHS[width], count, offset).reshape(shape)
+        codes = _unzigzag(_join_planes(payload, _WIDTHS[width], count, offset))
+        self.codes = codes.reshape(shape)
         offset += width * count
         self.exception_index = np.frombuffer(payload, "<u8", n_exceptions, offset).astype(np.int64)
         offset += 8 * n_exceptions
         self.exception_value = np.frombuffer(payload, little, n_exceptions, offset).astype(dtype)
         if n_exceptions and (self.exception_index.max() >= size):
             raise CorruptFileError("a residual blob names a voxel outside its group.")
-        self.shape = shape
-        self.dtype = dtype
-        self.max_error = max_error
 
     @staticmethod
     def _read_palette(
@@ -218,6 +251,8 @@ class GroupResidual:
 
     def apply(self, predicted: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
         """Correct a prediction of the voxels at `index` (np.ix_ over the group's axes)."""
+        if self.verbatim is not None:
+            return self.verbatim[index].copy()
         rebuilt = apply(predicted, self.codes[index], self.dtype, self.max_error, self.palette)
         if self.exception_index.size:
             grid = np.ravel_multi_index(np.broadcast_arrays(*index), self.shape)
