@@ -66,16 +66,16 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     measured = [r for r in rows if "matched_fraction" in r]
-    labels = sorted({f"{r['image']}\n{r['target']}" for r in measured})
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    labels = sorted({f"{r['image']} {r['target']}" for r in measured})
+    figure, axes = plt.subplots(1, 2, figsize=(14, 5.5))
     width = 0.38
     for offset, codec in ((-width / 2, "napari-sincs"), (width / 2, "JPEG 2000")):
-        by_label = {f"{r['image']}\n{r['target']}": r for r in measured if r["codec"] == codec}
+        by_label = {f"{r['image']} {r['target']}": r for r in measured if r["codec"] == codec}
         x = np.arange(len(labels)) + offset
         for axis, key in zip(axes, ("matched_fraction", "foreground_iou")):
             axis.bar(x, [by_label.get(k, {}).get(key, 0) for k in labels], width, label=codec)
     for axis, title in zip(axes, ("objects matched (IoU > 0.5)", "foreground IoU")):
-        axis.set_xticks(np.arange(len(labels)), labels, fontsize=7)
+        axis.set_xticks(np.arange(len(labels)), labels, fontsize=8, rotation=40, ha="right")
         axis.set(ylim=(0, 1), title=title)
         axis.legend()
     figure.tight_layout()
