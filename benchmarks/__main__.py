@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     memory = commands.add_parser("memory", help="peak memory compressing 1 GB and 4 GB stacks")
     memory.set_defaults(run=_memory)
 
+    kills = commands.add_parser("kills", help="SIGKILL compressions, count what is left")
+    kills.add_argument("--rounds", type=int, default=50)
+    kills.set_defaults(run=_kills)
+
     fid = commands.add_parser("fidelity", help="segmentation after napari-sincs and JPEG 2000")
     fid.add_argument("names", nargs="*")
     fid.set_defaults(run=_fidelity)
@@ -142,6 +146,13 @@ def _scaling(args: argparse.Namespace) -> int:
     [dataset] = discover(args.data, [args.name])
     rows = measure_scaling(dataset)
     return _print_and_write(rows, "scaling", "Compression on 1 and 2 local dask workers")
+
+
+def _kills(args: argparse.Namespace) -> int:
+    from .kills import measure_kills
+
+    rows = measure_kills(args.data, args.rounds)
+    return _print_and_write(rows, "kills", "Compressions killed at random moments")
 
 
 def _memory(args: argparse.Namespace) -> int:

@@ -117,6 +117,7 @@ SECTIONS = (
     ("fidelity.csv", "Segmentation after compression", "python -m benchmarks fidelity"),
     ("scaling.csv", "Dask workers", "python -m benchmarks scaling"),
     ("memory.csv", "Peak memory against input size", "python -m benchmarks memory"),
+    ("kills.csv", "Compressions killed at random moments", "python -m benchmarks kills"),
     ("bounded.csv", "Lossless and error-bounded", "python -m benchmarks bounded"),
     (
         "ablation_transfer.csv",
