@@ -3,8 +3,9 @@
 Each round starts the command line on a copy of a shared 2D image (a small fit, so a round takes
 seconds) over an existing valid .sincs file, kills it after a random fraction of a normal run's
 duration (0.05 to 2: runs slow down when the machine is busy), then checks the target: the old
-file byte for byte, or a complete new file that opens and decodes; and that no other file
-appeared in the folder. Outcomes are counted; a torn or leftover file is counted as such.
+file byte for byte, or a complete new file that opens and decodes (each round uses another
+seed, so a new file differs from the old one); and that no other file appeared in the folder.
+Outcomes are counted; a torn or leftover file is counted as such.
 """
 
 from __future__ import annotations
