@@ -79,7 +79,7 @@ class LearnedSaliency:
     """A trained StructureNet with the per-class scales that turn its Grad-CAMs into one map."""
 
     def __init__(self, net: StructureNet, scales: np.ndarray) -> None:
-        self.net = net.eval()
+        self.net = net.train(False)
         self.scales = scales
 
     @classmethod
@@ -121,7 +121,7 @@ class LearnedSaliency:
             torch.manual_seed(seed)
             net = StructureNet()
         _train(net, windows, labels, rng, steps)
-        net.eval()
+        net.train(False)
         planes = [window for window, _ in windows]
         maps = np.concatenate([_class_maps(net, plane[None]) for plane in planes], axis=1)
         scales = np.array(
