@@ -48,11 +48,10 @@ def measure_kills(data: Path = SHARED, rounds: int = 50, seed: int = 0) -> list[
         subprocess.run(command, check=True, capture_output=True)
         duration = time.perf_counter() - started
         counts = {"old file kept": 0, "new file complete": 0, "torn or leftover": 0}
-        for _ in range(rounds):
+        for round_ in range(rounds):
             before = target.read_bytes()
-            process = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
+            seeded = [*command, "--seed", str(round_ + 1)]
+            process = subprocess.Popen(seeded, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.05, 2.0) * duration)
             process.send_signal(signal.SIGKILL)
             process.wait()
