@@ -322,12 +322,12 @@ def saliency_map(
     out = np.empty(array5d.shape, dtype=np.float32)
     if config.saliency == "learned":
         learned = learn_saliency(array5d, lo, hi, config)
-        for c in range(array5d.shape[1]):
-            normalised = normalise(array5d[:, c], lo[c], hi[c])
-            out[:, c] = learned.weights(normalised, config.saliency_floor)
-        return layout.from_canonical(out)
-    levels = channel_thresholds(array5d, lo, hi, threshold)
+    else:
+        levels = channel_thresholds(array5d, lo, hi, threshold)
     for c in range(array5d.shape[1]):
         normalised = normalise(array5d[:, c], lo[c], hi[c])
-        out[:, c] = threshold_map(normalised, levels[c], config.saliency_floor)
+        if config.saliency == "learned":
+            out[:, c] = learned.weights(normalised, config.saliency_floor)
+        else:
+            out[:, c] = threshold_map(normalised, levels[c], config.saliency_floor)
     return layout.from_canonical(out)

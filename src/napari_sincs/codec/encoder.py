@@ -139,8 +139,6 @@ class GroupSource:
         self.thresholds: list[float] = []
         if saliency is None and config.saliency == "threshold":
             self.thresholds = channel_thresholds(array5d, lo, hi, config.threshold)
-        if saliency is None and config.saliency == "learned":
-            self.saliency = learn_saliency(array5d, lo, hi, config)
 
     def _to_axes(self, block: np.ndarray) -> np.ndarray:
         keep = {"t": 0, "z": 1, "y": 2, "x": 3}
@@ -209,8 +207,6 @@ def encode(
     """Fit and code a canonical (t, c, z, y, x) array to the quality `config` asks for
     (chains fitted in this process, or on a cluster through `fitter`)."""
     config = config.resolved()
-    if saliency is None and config.saliency == "learned":
-        saliency = learn_saliency(array5d, *intensity_range(array5d), config)
     job = (array5d, layout, metadata, saliency, progress, cancel, fitter)
     if config.psnr is not None:
         encoded = encode_for_psnr(*job[:3], config, *job[3:])
@@ -255,6 +251,8 @@ def encode_at_ratio(
         weight_transfer=config.weight_transfer,
         seed=config.seed,
     )
+    if saliency is None and config.saliency == "learned":
+        saliency = learn_saliency(array5d, lo, hi, config)
     start = time.perf_counter()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         source = GroupSource(array5d, plan, chosen.spec.axes, lo, hi, config, saliency)
@@ -344,6 +342,8 @@ def encode_for_psnr(
     """
     target = float(config.psnr)
     lo, hi = intensity_range(array5d)
+    if saliency is None and config.saliency == "learned":
+        saliency = learn_saliency(array5d, lo, hi, config)
     data_range = max(hi) - min(lo)
     passed: list[tuple[int, Encoded]] = []
     failed: list[tuple[float, Encoded]] = []
