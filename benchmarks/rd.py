@@ -80,6 +80,25 @@ def measure_in_subprocess(
     return json.loads(lines[-1])
 
 
+def resolve_codecs(asked: list[str] | None) -> list[str]:
+    """Codec names as `--codecs` gives them: a full name or its unique start, any case."""
+    names = [c.name for c in all_codecs()]
+    if not asked:
+        return names
+    resolved = []
+    for word in asked:
+        matches = [n for n in names if n.lower() == word.lower()] or [
+            n for n in names if n.lower().startswith(word.lower())
+        ]
+        if len(matches) != 1:
+            raise SystemExit(
+                f"--codecs {word!r} names {'no' if not matches else 'more than one'} codec; "
+                f"choose from: {', '.join(repr(n) for n in names)}."
+            )
+        resolved.append(matches[0])
+    return resolved
+
+
 def run(
     datasets: list[Dataset],
     ratios: tuple[float, ...],
@@ -90,7 +109,7 @@ def run(
 ) -> list[dict]:
     """Measure what is not yet in `csv_path`; returns every row of it."""
     available = {c.name: c for c in all_codecs()}
-    names = codecs or list(available)
+    names = resolve_codecs(codecs)
     seen = {(r["dataset"], r["codec"], float(r["target"])) for r in done_rows(csv_path)}
     for dataset in datasets:
         for name in names:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from benchmarks.__main__ import main
+from benchmarks.rd import resolve_codecs
 from benchmarks.report import read, write
 
 CODECS = {
@@ -42,3 +44,10 @@ def test_quick_run_measures_every_codec_and_writes_the_report(tmp_path, data_dir
     text = page.read_text()
     assert "| nuclei3d | 100× |" in text
     assert (docs / "images" / "rd_psnr.png").stat().st_size > 1000
+
+
+def test_codecs_are_named_by_their_start_and_unknown_names_list_the_choices():
+    assert resolve_codecs(["inr-s", "napari-sincs"]) == ["INR-S (one SIREN)", "napari-sincs"]
+    for bad in ("napari", "webp"):
+        with pytest.raises(SystemExit, match="choose from: 'napari-sincs'"):
+            resolve_codecs([bad])
