@@ -51,7 +51,8 @@ def _total_steps(report: sincs.CompressionReport, config: CompressionConfig, tra
 
 def transfer(dataset: Dataset) -> list[dict]:
     data = dataset.load()
-    config = CompressionConfig().resolved()
+    shape = ArrayLayout(dataset.axes, data.shape).canonical_shape
+    config = CompressionConfig(ratio=RATIO).for_shape(shape).resolved()
     rows = []
     on, _ = _compress(dataset, data)
     same = round(_total_steps(on, config, True) / on.groups)

@@ -50,7 +50,9 @@ def measure_bounded(dataset: Dataset) -> list[dict]:
         _row(dataset, "zstd -19", 0.0, 0.0, data.nbytes / zstd_bytes, 0.0, math.inf, seconds)
     )
     started = time.perf_counter()
-    networks = encode_at_ratio(array5d, layout, ImageMetadata(), CompressionConfig().resolved())
+    networks = encode_at_ratio(
+        array5d, layout, ImageMetadata(), CompressionConfig().for_shape(array5d.shape).resolved()
+    )
     fit_seconds = time.perf_counter() - started
     for fraction in FRACTIONS:
         bound = _bound(fraction, span, data.dtype)

@@ -393,7 +393,8 @@ class Sincs(Codec):
                 return lazy[key]
 
         setting = (
-            f"{report.groups} groups × {report.parameters_per_group} params, {report.bits:.2f} bits"
+            f"{report.family}: {report.groups} groups × {report.parameters_per_group} params, "
+            f"{report.bits:.2f} bits"
         )
         return Compressed(
             report.file_bytes, lambda: sincs.decode(path), region, True, setting, seconds

@@ -112,6 +112,48 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _family(row: dict | None) -> str:
+    """The network family a napari-sincs row used (its setting starts with "family: ...")."""
+    setting = row.get("setting", "") if row and _reached(row) else ""
+    return setting.split(":")[0] if ":" in setting else ""
+
+
+def family_table(rows: list[dict]) -> list[str]:
+    """Each network family against the default's own choice, wherever a family was measured."""
+    variant = SINCS + " (family={})"
+    keys = sorted(
+        {(r["dataset"], _number(r["target"])) for r in rows if r["codec"].startswith(variant[:-3])}
+    )
+    lines = [
+        "| image | target | pe_mlp | grid | default: family chosen | default − pe_mlp dB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dataset, target in keys:
+        found = {
+            r["codec"]: r
+            for r in rows
+            if r["dataset"] == dataset and _number(r["target"]) == target
+        }
+        default = found.get(SINCS)
+        chosen = _family(default)
+        by_family = {
+            name: found.get(variant.format(name)) or (default if chosen == name else None)
+            for name in ("pe_mlp", "grid")
+        }
+        cells = []
+        for row in (*by_family.values(), default):
+            if row is None:
+                cells.append("not measured")
+            else:
+                cells.append(f"{row['psnr']} / {row['ssim']}" if _reached(row) else "not reachable")
+        cells[-1] += f" ({chosen})" if chosen else ""
+        pe, mine = by_family["pe_mlp"], default
+        both = pe and mine and _reached(pe) and _reached(mine)
+        delta = f"{_number(mine['psnr']) - _number(pe['psnr']):+.2f}" if both else "–"
+        lines.append(f"| {dataset} | {target:g}× | " + " | ".join(cells) + f" | {delta} |")
+    return lines
+
+
 SECTIONS = (
     ("core_100x.csv", "napari-sincs at 100×", "python -m benchmarks core --out core_100x"),
     ("fidelity.csv", "Segmentation after compression", "python -m benchmarks fidelity"),
@@ -180,6 +222,15 @@ def write(machine: str, command: str, docs: Path = DOCS, rd_csv: str = "rd.csv")
             "![PSNR against ratio](images/rd_psnr.png)",
             "",
             "![SSIM against ratio](images/rd_ssim.png)",
+            "",
+            "## Network family",
+            "",
+            "PSNR / SSIM of napari-sincs with each network family and with the default",
+            '(`family="auto"`: feature grids for images without z up to 170×, the PE-MLP',
+            "otherwise). Rows named `napari-sincs (family=pe_mlp)` on images without z were the",
+            "default before `auto` (same harness, same settings otherwise).",
+            "",
+            *family_table(rows),
             "",
             "## Every measurement",
             "",

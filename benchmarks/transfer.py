@@ -32,7 +32,7 @@ def measure_transfer(dataset: Dataset, ratio: float, pairs: int) -> list[dict]:
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
     array5d = layout.to_canonical(data)
-    config = CompressionConfig(ratio=ratio).resolved()
+    config = CompressionConfig(ratio=ratio).for_shape(array5d.shape).resolved()
     chosen = design(array5d.shape, data.nbytes / ratio, config)
     plan = chosen.plan
     lo, hi = intensity_range(array5d)

@@ -60,6 +60,7 @@ class CompressionReport:
     fit_seconds: float
     groups: int
     parameters_per_group: int
+    family: str
     width: int
     bits: float
     device: str
@@ -72,7 +73,7 @@ class CompressionReport:
             f"(ratio {self.ratio:.1f}x), PSNR {self.psnr:.2f} dB, SSIM {self.ssim:.4f}, "
             f"max error {self.max_abs_error:g}; {self.guarantee}: {status}; "
             f"{self.seconds:.1f} s on {self.device}; {self.groups} groups of "
-            f"{self.parameters_per_group} parameters at {self.bits:.2f} bits"
+            f"{self.parameters_per_group} parameters ({self.family}) at {self.bits:.2f} bits"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,6 +247,7 @@ def compress(
         fit_seconds=encoded.fit_seconds,
         groups=len(header.plan),
         parameters_per_group=header.model.n_parameters,
+        family=header.model.family,
         width=header.model.width,
         bits=header.bits,
         device=encoded.device,

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ._version import __version__
 from .api import compress_file, open_sincs
 from .cli_analysis import register as register_analysis
-from .codec.config import INR_FAMILIES, SALIENCY_METHODS, CompressionConfig
+from .codec.config import FAMILY_CHOICES, GRID_UP_TO_RATIO, SALIENCY_METHODS, CompressionConfig
 from .codec.errors import CompressionCancelled, InvalidInputError, SincsError
 from .codec.fit import CancelToken, ProgressEvent
 from .io import write_tiff
@@ -258,7 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
     c.add_argument(
-        "--family", choices=INR_FAMILIES, help="networks: pe_mlp (default) or grid (feature grids)"
+        "--family",
+        choices=FAMILY_CHOICES,
+        help="networks: auto (default: grid for images without z at ratios up to "
+        f"{GRID_UP_TO_RATIO:g}, pe_mlp otherwise), pe_mlp or grid (feature grids)",
     )
     c.add_argument("--steps", type=int, help="training steps of a keyframe group (per family)")
     c.add_argument("--seed", type=int, help="random seed (0)")

@@ -37,10 +37,31 @@ def test_bad_settings_are_refused_with_a_reason(field, value, message):
 
 
 def test_family_defaults_are_filled_in_and_transfer_gets_a_third():
-    assert CompressionConfig(steps=900).resolved().transfer_steps == 300
-    assert CompressionConfig(steps=900, transfer_steps=50).resolved().transfer_steps == 50
+    pe_mlp = CompressionConfig(family="pe_mlp", steps=900)
+    assert pe_mlp.resolved().transfer_steps == 300
+    assert pe_mlp.replace(transfer_steps=50).resolved().transfer_steps == 50
     grid = CompressionConfig(family="grid").resolved()
     pe = CompressionConfig(family="pe_mlp").resolved()
     assert (grid.depth, pe.depth) == (2, 3)
     assert grid.batch_size > pe.batch_size
     assert CompressionConfig(family="grid", steps=10).resolved().steps == 10
+
+
+@pytest.mark.parametrize(
+    ("shape", "ratio", "family"),
+    [
+        ((1, 1, 1, 512, 512), 30.0, "grid"),
+        ((40, 1, 1, 256, 256), 100.0, "grid"),
+        ((1, 3, 1, 256, 256), 100.0, "grid"),
+        ((1, 1, 1, 512, 512), 300.0, "pe_mlp"),
+        ((1, 1, 60, 256, 256), 30.0, "pe_mlp"),
+        ((4, 2, 16, 64, 64), 100.0, "pe_mlp"),
+    ],
+)
+def test_auto_family_follows_the_data_and_the_ratio(shape, ratio, family):
+    config = CompressionConfig(ratio=ratio)
+    assert config.family == "auto"
+    assert config.for_shape(shape).family == family
+    assert config.replace(family="pe_mlp").for_shape(shape).family == "pe_mlp"
+    with pytest.raises(InvalidConfigError, match="for_shape"):
+        config.resolved()

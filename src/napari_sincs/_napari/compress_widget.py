@@ -35,7 +35,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..api import CompressionReport, compress, saliency_map
-from ..codec.config import INR_FAMILIES, SALIENCY_METHODS, CompressionConfig
+from ..codec.config import FAMILY_CHOICES, SALIENCY_METHODS, CompressionConfig
 from ..codec.errors import CompressionCancelled, InvalidInputError, SincsError
 from ..codec.fit import CancelToken, ProgressEvent, pick_device
 from ..codec.layout import ArrayLayout
@@ -130,14 +130,15 @@ class CompressWidget(QWidget):
         self.floor.setSingleStep(0.05)
         self.preview_button = QPushButton("Preview saliency")
         self.family = QComboBox()
-        self.family.addItems(list(INR_FAMILIES))
+        self.family.addItems(list(FAMILY_CHOICES))
         self.family.setToolTip(
-            "pe_mlp: positional encoding and an MLP per group; grid: multi-resolution feature "
-            "grids and a small MLP (see docs/benchmarks.md for which suits your data)"
+            "auto: chosen from the layer and the ratio; pe_mlp: positional encoding and an MLP "
+            "per group; grid: multi-resolution feature grids and a small MLP (see "
+            "docs/benchmarks.md for which suits your data)"
         )
-        self.steps = QSpinBox(
-            minimum=10, maximum=1_000_000, value=CompressionConfig().resolved().steps
-        )
+        self.steps = QSpinBox(minimum=0, maximum=1_000_000, value=0)
+        self.steps.setSpecialValueText("auto")
+        self.steps.setToolTip("training steps of a chain's first group; auto: the family's default")
         self.output = QLineEdit()
         self.browse = QPushButton("…")
         self.overwrite = QCheckBox("overwrite")
@@ -199,9 +200,7 @@ class CompressWidget(QWidget):
         self.threshold.valueChanged.connect(self._refresh_preview)
         self.floor.valueChanged.connect(self._refresh_preview)
         self.preview_button.clicked.connect(self.preview_saliency)
-        self.family.currentTextChanged.connect(
-            lambda family: self.steps.setValue(CompressionConfig(family=family).resolved().steps)
-        )
+        self.family.currentTextChanged.connect(self._family_changed)
         self.browse.clicked.connect(self._choose_output)
         self.start.clicked.connect(self.start_compression)
         self.cancel.clicked.connect(self.cancel_compression)
@@ -284,6 +283,11 @@ class CompressWidget(QWidget):
             field.setVisible(shown)
             self._form.labelForField(field).setVisible(shown)
 
+    def _family_changed(self, family: str) -> None:
+        """Show the chosen family's default steps, or "auto" while the family is chosen later."""
+        default = 0 if family == "auto" else CompressionConfig(family=family).resolved().steps
+        self.steps.setValue(default)
+
     def config(self) -> CompressionConfig:
         """The settings shown in the widget (raises InvalidInputError on a bad block)."""
         text = self.block.text().strip().lower()
@@ -306,7 +310,7 @@ class CompressWidget(QWidget):
             threshold=None if self.otsu.isChecked() else self.threshold.value(),
             saliency_floor=self.floor.value(),
             family=self.family.currentText(),
-            steps=self.steps.value(),
+            steps=self.steps.value() or None,
         )
 
     def saliency_layer(self, layer: Any) -> Any:

@@ -14,6 +14,11 @@ from .errors import InvalidConfigError
 
 SALIENCY_METHODS = ("threshold", "uniform", "learned")
 INR_FAMILIES = ("pe_mlp", "grid")
+FAMILY_CHOICES = ("auto", *INR_FAMILIES)
+# family "auto" (docs/benchmarks.md, "Network family"): on images without z (2D, 2D+T, channels)
+# feature grids beat the PE-MLP at 30x and 100x and lose at 300x and above; on z stacks the
+# PE-MLP is as good or better at every ratio. The switch sits between the measured ratios.
+GRID_UP_TO_RATIO = 170.0
 # Hidden layers of the MLP when not given: the PE network needs depth, the grid family's features
 # are already local, so a small MLP suffices.
 DEFAULT_DEPTH = {"pe_mlp": 3, "grid": 2}
@@ -51,7 +56,7 @@ class CompressionConfig:
     saliency: str = "threshold"
     threshold: float | None = None
     saliency_floor: float = 0.3
-    family: str = "pe_mlp"
+    family: str = "auto"
     width: int | None = None
     depth: int | None = None
     frequencies: int | None = None
@@ -118,8 +123,8 @@ class CompressionConfig:
             f"(got {self.saliency_floor!r}).",
         )
         _check(
-            self.family in INR_FAMILIES,
-            f"family must be one of {', '.join(INR_FAMILIES)} (got {self.family!r}).",
+            self.family in FAMILY_CHOICES,
+            f"family must be one of {', '.join(FAMILY_CHOICES)} (got {self.family!r}).",
         )
         if self.width is not None:
             _check(
@@ -181,8 +186,20 @@ class CompressionConfig:
             f"device must be one of {', '.join(DEVICES)} or cuda:N (got {self.device!r}).",
         )
 
+    def for_shape(self, shape: tuple[int, ...]) -> CompressionConfig:
+        """A copy whose family "auto" is chosen for a canonical (t, c, z, y, x) shape and the
+        asked ratio (the first guess of a PSNR search, the networks' ratio under max_error)."""
+        if self.family != "auto":
+            return self
+        flat = shape[2] == 1
+        return self.replace(family="grid" if flat and self.ratio <= GRID_UP_TO_RATIO else "pe_mlp")
+
     def resolved(self) -> CompressionConfig:
         """A copy with every family default filled in (what a file records it was made with)."""
+        if self.family == "auto":
+            raise InvalidConfigError(
+                'family "auto" depends on the data; call for_shape(shape) before resolved().'
+            )
         steps, batch, rate = DEFAULT_TRAINING[self.family]
         steps = self.steps if self.steps is not None else steps
         return self.replace(
