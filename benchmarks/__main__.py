@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     fid.add_argument("names", nargs="*")
     fid.set_defaults(run=_fidelity)
 
+    targets = commands.add_parser("targets", help="the performance targets, checked on rd.csv")
+    targets.add_argument("--csv", help="rd CSV to read (default docs/results/rd.csv)")
+    targets.set_defaults(run=_targets)
+
     scaling = commands.add_parser("scaling", help="1 vs 2 local dask workers on a 3D+T stack")
     scaling.add_argument("name", nargs="?", default="cells3d_nuclei")
     scaling.set_defaults(run=_scaling)
@@ -146,6 +150,15 @@ def _scaling(args: argparse.Namespace) -> int:
     [dataset] = discover(args.data, [args.name])
     rows = measure_scaling(dataset)
     return _print_and_write(rows, "scaling", "Compression on 1 and 2 local dask workers")
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from .report import read
+    from .targets import check
+
+    csv_path = Path(args.csv or RESULTS / "rd.csv")
+    rows = check(read(csv_path.name, csv_path.parent), discover(args.data))
+    return _print_and_write(rows, "targets", "Performance targets against rd.csv")
 
 
 def _kills(args: argparse.Namespace) -> int:

@@ -6,8 +6,10 @@ import shutil
 
 import pytest
 from benchmarks.__main__ import main
+from benchmarks.datasets import Dataset
 from benchmarks.rd import resolve_codecs
 from benchmarks.report import read, write
+from benchmarks.targets import check
 
 CODECS = {
     "napari-sincs",
@@ -43,6 +45,10 @@ def test_quick_run_measures_every_codec_and_writes_the_report(tmp_path, data_dir
     page = write("test machine", "python -m benchmarks rd --quick", docs, "rd_quick.csv")
     text = page.read_text()
     assert "| nuclei3d | 100× |" in text
+    summary = text.split("## napari-sincs against the best classical codec")[1].split("##")[0]
+    assert f"| nuclei3d | 100× | {sincs['psnr']} / {sincs['ssim']} |" in summary
+    network = text.split("## Network family")[1].split("##")[0]
+    assert f"{sincs['psnr']} / {sincs['ssim']} (pe_mlp)" in network, "auto picks pe_mlp for z"
     assert (docs / "images" / "rd_psnr.png").stat().st_size > 1000
 
 
@@ -51,3 +57,29 @@ def test_codecs_are_named_by_their_start_and_unknown_names_list_the_choices():
     for bad in ("napari", "webp"):
         with pytest.raises(SystemExit, match="choose from: 'napari-sincs'"):
             resolve_codecs([bad])
+
+
+def test_targets_compare_with_the_best_classical_codec_and_convert_times_to_rates(data_dir):
+    dataset = Dataset("nuclei3d", data_dir / "nuclei3d_crop.tif", "zyx")
+    voxels = dataset.load().size
+
+    def row(codec, target, psnr, ssim, **extra):
+        fields = {"dataset": "nuclei3d", "codec": codec, "target": str(target), "reached": "True"}
+        fields |= {"psnr": str(psnr), "ssim": str(ssim), "setting": "pe_mlp: 1 groups"}
+        return fields | extra
+
+    seconds = {"decode_s": str(voxels / 5e6), "encode_s": str(voxels / 1e5), "region_ms": "3"}
+    rows = [
+        row("napari-sincs", 100.0, 30.0, 0.80, **seconds),
+        row("HEVC", 100.0, 29.0, 0.70),
+        row("INR-S (one SIREN)", 100.0, 35.0, 0.90),
+        row("napari-sincs", 300.0, 25.0, 0.70, **seconds),
+        row("JPEG 2000", 300.0, 26.0, 0.60),
+    ]
+    at_100, at_300 = check(rows, [dataset])
+    assert at_100["rate-distortion"] == "met (+1.00 dB, SSIM +0.100)", "INR-S is not classical"
+    assert at_100["best classical"] == "HEVC 29.0 / 0.7"
+    assert at_100["decode Mvoxel/s (≥ 5)"] == "5"
+    assert at_100["compress Mvoxel/s (≥ 0.2)"] == "0.1"
+    assert at_300["rate-distortion"] == "missed (-1.00 dB, SSIM +0.100)"
+    assert at_300["before (pe_mlp) PSNR / SSIM"] == "same configuration"
