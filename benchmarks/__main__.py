@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     viewer.set_defaults(run=_viewer)
 
     ablation = commands.add_parser("ablations", help="transfer, weight residuals, saliency")
-    ablation.add_argument("which", choices=["transfer", "residuals", "saliency"])
+    ablation.add_argument("which", choices=["transfer", "residuals", "saliency", "precision"])
     ablation.add_argument("names", nargs="*")
     ablation.set_defaults(run=_ablation)
 
@@ -183,6 +183,7 @@ ABLATION_IMAGES = {
         "brain_cells_3d",
     ],
     "saliency": ["nuclei2d", "cell_phase", "hela_3ch", "beads3d"],
+    "precision": ["nuclei3d", "fmri_4d", "cell_migration_2dt", "nuclei2d"],
 }
 
 
@@ -195,6 +196,8 @@ def _ablation(args: argparse.Namespace) -> int:
             rows += ablations.transfer(dataset)
         elif args.which == "residuals":
             rows.append(ablations.weight_residuals(dataset))
+        elif args.which == "precision":
+            rows += ablations.precision(dataset)
         else:
             rows += ablations.saliency(dataset)
         print(json.dumps(rows[-1]), flush=True)

@@ -5,6 +5,10 @@
   total number of steps as "on";
 * residual coding of weights: one fit coded twice, neighbours as residuals or every group whole
   (same weights, hence the same PSNR: the difference is pure file size);
+* weight precision: one fit decoded at the precision rate control chose, one bit finer and at
+  14 bits (what quantisation costs), and fits whose networks were sized for PRECISION_SCALES of
+  the expected coded bits per parameter, i.e. larger networks at coarser precision (whether the
+  size/precision split is right);
 * saliency: uniform, threshold and learned (Grad-CAM) sampling, with the PSNR inside two salient
   regions next to the global one: the objects (voxels above the Otsu threshold) and the voxels the
   learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture).
@@ -20,12 +24,14 @@ from pathlib import Path
 import numpy as np
 
 import napari_sincs as sincs
+from napari_sincs.codec import encoder, rate
 from napari_sincs.codec.config import CompressionConfig
 from napari_sincs.codec.encoder import encode_at_ratio
 from napari_sincs.codec.header import ImageMetadata
 from napari_sincs.codec.layout import ArrayLayout
 from napari_sincs.codec.metrics import psnr
 from napari_sincs.codec.rate import coded_size
+from napari_sincs.codec.verify import measure_quality
 
 from .datasets import Dataset
 
@@ -88,9 +94,9 @@ def transfer(dataset: Dataset) -> list[dict]:
 def weight_residuals(dataset: Dataset) -> dict:
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
-    encoded = encode_at_ratio(
-        layout.to_canonical(data), layout, ImageMetadata(), CompressionConfig()
-    )
+    array5d = layout.to_canonical(data)
+    config = CompressionConfig(ratio=RATIO).for_shape(array5d.shape).resolved()
+    encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
     spec, bits = encoded.header.model, encoded.header.bits
     with_residuals = coded_size(encoded.vectors, spec, bits, True, 19)
     whole = coded_size(encoded.vectors, spec, bits, False, 19)
@@ -123,6 +129,7 @@ def saliency(dataset: Dataset) -> list[dict]:
         row = {
             "dataset": dataset.name,
             "saliency": method,
+            "family": report.family,
             "ratio": round(report.ratio, 1),
             "psnr": round(report.psnr, 2),
             "ssim": round(report.ssim, 4),
@@ -134,3 +141,49 @@ def saliency(dataset: Dataset) -> list[dict]:
         row["learn_map_s"] = round(learn_seconds, 1) if method == "learned" else ""
         rows.append(row)
     return rows
+
+
+PRECISION_SCALES = (0.85, 0.7)
+
+
+def precision(dataset: Dataset) -> list[dict]:
+    data = dataset.load()
+    layout = ArrayLayout(dataset.axes, data.shape)
+    array5d = layout.to_canonical(data)
+    span = float(data.max()) - float(data.min())
+    config = CompressionConfig(ratio=RATIO).for_shape(array5d.shape).resolved()
+    encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
+    chosen = encoded.header.bits
+    rows = []
+    for label, bits in (("chosen", chosen), ("chosen + 1 bit", chosen + 1), ("14 bits", 14.0)):
+        recoded = encoded.recoded(bits)
+        quality = measure_quality(recoded.source(), array5d, span, with_ssim=False)
+        rows.append(_precision_row(dataset, label, config, recoded, data.nbytes, quality.psnr))
+    default_bits, good_bits = dict(rate.CODED_BITS), encoder.GOOD_BITS
+    # Rate control refits smaller networks below GOOD_BITS; the coarser precisions are the point.
+    encoder.GOOD_BITS = rate.MIN_BITS
+    try:
+        for scale in PRECISION_SCALES:
+            expected = default_bits[config.family]
+            rate.CODED_BITS[config.family] = (expected[0] * scale, expected[1] * scale)
+            larger = encode_at_ratio(array5d, layout, ImageMetadata(), config)
+            quality = measure_quality(larger.source(), array5d, span, with_ssim=False)
+            label = f"networks sized for {scale:g}× the coded bits"
+            rows.append(_precision_row(dataset, label, config, larger, data.nbytes, quality.psnr))
+    finally:
+        rate.CODED_BITS.update(default_bits)
+        encoder.GOOD_BITS = good_bits
+    return rows
+
+
+def _precision_row(dataset, label, config, encoded, raw_bytes, psnr_db) -> dict:
+    return {
+        "dataset": dataset.name,
+        "variant": label,
+        "family": config.family,
+        "parameters_per_group": encoded.header.model.n_parameters,
+        "groups": len(encoded.header.plan),
+        "bits": round(encoded.header.bits, 2),
+        "ratio": round(raw_bytes / encoded.nbytes, 1),
+        "psnr": round(psnr_db, 2),
+    }

@@ -186,6 +186,11 @@ SECTIONS = (
         "python -m benchmarks ablations residuals",
     ),
     ("ablation_saliency.csv", "Ablation: saliency", "python -m benchmarks ablations saliency"),
+    (
+        "ablation_precision.csv",
+        "Ablation: weight precision and network size",
+        "python -m benchmarks ablations precision",
+    ),
 )
 
 
