@@ -3,8 +3,7 @@
 Rate-distortion: on every image with z or t, at 100× and 300×, napari-sincs's PSNR and SSIM at
 least those of the best classical codec (JPEG 2000, HEVC, JPEG XL, SZ3, ZFP) that reaches the
 same ratio. Speed: full decode ≥ 5 Mvoxel/s, a 512² region < 50 ms, compression ≥ 0.2 Mvoxel/s,
-all on the machine the rows were measured on. "before" is the PE-MLP default that `family="auto"`
-replaced, where the rows hold it.
+all on the machine the rows were measured on.
 """
 
 from __future__ import annotations
@@ -12,13 +11,12 @@ from __future__ import annotations
 import math
 
 from .datasets import Dataset
-from .report import INR_S, SINCS, _family, _number, _reached
+from .report import INR_S, SINCS, _number, _reached
 
 TARGET_RATIOS = (100.0, 300.0)
 DECODE_MVOXEL_S = 5.0
 REGION_MS = 50.0
 COMPRESS_MVOXEL_S = 0.2
-BEFORE = SINCS + " (family=pe_mlp)"
 
 
 def _voxels(dataset: Dataset) -> int:
@@ -72,9 +70,6 @@ def check(rows: list[dict], datasets: list[Dataset]) -> list[dict]:
                 {
                     "image": dataset.name,
                     "target": f"{ratio:g}×",
-                    "before (pe_mlp) PSNR / SSIM": _cell(found.get(BEFORE))
-                    if _family(mine) == "grid"
-                    else "same configuration",
                     "napari-sincs PSNR / SSIM": _cell(mine),
                     "best classical": f"{best['codec']} {_cell(best)}" if best else "none",
                     "rate-distortion": _verdict(mine, best),

@@ -135,9 +135,7 @@ def test_an_edited_saliency_map_is_what_compression_uses(tmp_path, nuclei2d):
     edited = np.zeros_like(preview)
     edited[:, :32] = 1.0
     left = tmp_path / "left.sincs"
-    # pe_mlp: one network shares its capacity by sampling density (grids are local, and at this
-    # size every cell reaches the noise floor whatever it is sampled at).
-    sincs.compress(nuclei2d, left, config=FAST.replace(family="pe_mlp"), saliency=edited)
+    sincs.compress(nuclei2d, left, config=FAST, saliency=edited)
     decoded = sincs.decode(left)
     left_error = np.mean((decoded[:, :32].astype(float) - nuclei2d[:, :32]) ** 2)
     right_error = np.mean((decoded[:, 64:].astype(float) - nuclei2d[:, 64:]) ** 2)
@@ -268,3 +266,14 @@ def test_the_grid_family_round_trips_exactly(tmp_path, kind):
     np.testing.assert_array_equal(sincs.decode(path, region), full[region])
     step = tuple(slice(None, None, 2) if a in "yx" else slice(None) for a in axes)
     np.testing.assert_array_equal(sincs.decode(path, level=1), full[step])
+
+
+def test_auto_family_uses_grids_only_for_uniform_sampling_without_z(tmp_path, nuclei2d):
+    made = {}
+    for saliency in ("uniform", "threshold"):
+        path = tmp_path / f"{saliency}.sincs"
+        report = sincs.compress(nuclei2d, path, config=FAST, saliency=saliency)
+        made[saliency] = report.family
+        header = sincs.open_sincs(path).header
+        assert header.model.family == header.config.family == report.family, "file says which"
+    assert made == {"uniform": "grid", "threshold": "pe_mlp"}

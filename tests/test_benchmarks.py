@@ -82,4 +82,3 @@ def test_targets_compare_with_the_best_classical_codec_and_convert_times_to_rate
     assert at_100["decode Mvoxel/s (≥ 5)"] == "5"
     assert at_100["compress Mvoxel/s (≥ 0.2)"] == "0.1"
     assert at_300["rate-distortion"] == "missed (-1.00 dB, SSIM +0.100)"
-    assert at_300["before (pe_mlp) PSNR / SSIM"] == "same configuration"

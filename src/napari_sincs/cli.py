@@ -260,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--family",
         choices=FAMILY_CHOICES,
-        help="networks: auto (default: grid for images without z at ratios up to "
-        f"{GRID_UP_TO_RATIO:g}, pe_mlp otherwise), pe_mlp or grid (feature grids)",
+        help="networks: auto (default: pe_mlp, or grid with --saliency uniform on images without "
+        f"z at ratios up to {GRID_UP_TO_RATIO:g}), pe_mlp or grid (feature grids)",
     )
     c.add_argument("--steps", type=int, help="training steps of a keyframe group (per family)")
     c.add_argument("--seed", type=int, help="random seed (0)")

@@ -109,9 +109,6 @@ def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
     painted = np.zeros_like(preview.data)
     painted[:, :40] = 1
     preview.data = painted
-    # One network for the whole crop shares its capacity by sampling density; feature grids are
-    # local, and at this size every cell sees enough samples to reach the noise floor anyway.
-    widget.family.setCurrentText("pe_mlp")
     _fast(widget, tmp_path / "painted.sincs")
     with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
         widget.start_compression()

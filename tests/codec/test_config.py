@@ -48,20 +48,23 @@ def test_family_defaults_are_filled_in_and_transfer_gets_a_third():
 
 
 @pytest.mark.parametrize(
-    ("shape", "ratio", "family"),
+    ("shape", "ratio", "saliency", "family"),
     [
-        ((1, 1, 1, 512, 512), 30.0, "grid"),
-        ((40, 1, 1, 256, 256), 100.0, "grid"),
-        ((1, 3, 1, 256, 256), 100.0, "grid"),
-        ((1, 1, 1, 512, 512), 300.0, "pe_mlp"),
-        ((1, 1, 60, 256, 256), 30.0, "pe_mlp"),
-        ((4, 2, 16, 64, 64), 100.0, "pe_mlp"),
+        ((1, 1, 1, 512, 512), 30.0, "uniform", "grid"),
+        ((40, 1, 1, 256, 256), 100.0, "uniform", "grid"),
+        ((1, 3, 1, 256, 256), 100.0, "uniform", "grid"),
+        ((1, 1, 1, 512, 512), 100.0, "threshold", "pe_mlp"),
+        ((1, 1, 1, 512, 512), 100.0, "learned", "pe_mlp"),
+        ((1, 1, 1, 512, 512), 300.0, "uniform", "pe_mlp"),
+        ((1, 1, 60, 256, 256), 30.0, "uniform", "pe_mlp"),
+        ((4, 2, 16, 64, 64), 100.0, "uniform", "pe_mlp"),
     ],
 )
-def test_auto_family_follows_the_data_and_the_ratio(shape, ratio, family):
-    config = CompressionConfig(ratio=ratio)
-    assert config.family == "auto"
+def test_auto_family_follows_the_data_the_ratio_and_the_sampling(shape, ratio, saliency, family):
+    config = CompressionConfig(ratio=ratio, saliency=saliency)
+    assert CompressionConfig().family == "auto"
     assert config.for_shape(shape).family == family
-    assert config.replace(family="pe_mlp").for_shape(shape).family == "pe_mlp"
+    assert config.for_shape(shape, saliency_map=True).family == "pe_mlp", "a user map guides"
+    assert config.replace(family="grid").for_shape(shape, saliency_map=True).family == "grid"
     with pytest.raises(InvalidConfigError, match="for_shape"):
         config.resolved()

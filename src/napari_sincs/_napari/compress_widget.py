@@ -132,7 +132,8 @@ class CompressWidget(QWidget):
         self.family = QComboBox()
         self.family.addItems(list(FAMILY_CHOICES))
         self.family.setToolTip(
-            "auto: chosen from the layer and the ratio; pe_mlp: positional encoding and an MLP "
+            "auto: pe_mlp, or grid with uniform sampling on 2D and 2D+T layers up to 170x; "
+            "pe_mlp: positional encoding and an MLP "
             "per group; grid: multi-resolution feature grids and a small MLP (see "
             "docs/benchmarks.md for which suits your data)"
         )

@@ -15,9 +15,11 @@ from .errors import InvalidConfigError
 SALIENCY_METHODS = ("threshold", "uniform", "learned")
 INR_FAMILIES = ("pe_mlp", "grid")
 FAMILY_CHOICES = ("auto", *INR_FAMILIES)
-# family "auto" (docs/benchmarks.md, "Network family"): on images without z (2D, 2D+T, channels)
-# feature grids beat the PE-MLP at 30x and 100x and lose at 300x and above; on z stacks the
-# PE-MLP is as good or better at every ratio. The switch sits between the measured ratios.
+# family "auto" (docs/benchmarks.md, "Network family"): with uniform sampling, on images without z
+# (2D, 2D+T, channels), feature grids beat the PE-MLP's global PSNR at 30x and 100x and lose at
+# 300x and above; on z stacks the PE-MLP is as good or better at every ratio. With a saliency map
+# the PE-MLP stays: grid cells hold a fixed share of the capacity whatever the sampling, so
+# saliency cannot move it onto the structures (PSNR inside the objects 0.7 to 6.5 dB lower).
 GRID_UP_TO_RATIO = 170.0
 # Hidden layers of the MLP when not given: the PE network needs depth, the grid family's features
 # are already local, so a small MLP suffices.
@@ -186,13 +188,15 @@ class CompressionConfig:
             f"device must be one of {', '.join(DEVICES)} or cuda:N (got {self.device!r}).",
         )
 
-    def for_shape(self, shape: tuple[int, ...]) -> CompressionConfig:
-        """A copy whose family "auto" is chosen for a canonical (t, c, z, y, x) shape and the
-        asked ratio (the first guess of a PSNR search, the networks' ratio under max_error)."""
+    def for_shape(self, shape: tuple[int, ...], saliency_map: bool = False) -> CompressionConfig:
+        """A copy whose family "auto" is chosen for a canonical (t, c, z, y, x) shape, the asked
+        ratio (the first guess of a PSNR search, the networks' ratio under max_error) and the
+        sampling (`saliency_map`: the caller passes its own map)."""
         if self.family != "auto":
             return self
-        flat = shape[2] == 1
-        return self.replace(family="grid" if flat and self.ratio <= GRID_UP_TO_RATIO else "pe_mlp")
+        uniform = self.saliency == "uniform" and not saliency_map
+        grid = uniform and shape[2] == 1 and self.ratio <= GRID_UP_TO_RATIO
+        return self.replace(family="grid" if grid else "pe_mlp")
 
     def resolved(self) -> CompressionConfig:
         """A copy with every family default filled in (what a file records it was made with)."""

@@ -206,7 +206,7 @@ def encode(
 ) -> Encoded:
     """Fit and code a canonical (t, c, z, y, x) array to the quality `config` asks for
     (chains fitted in this process, or on a cluster through `fitter`)."""
-    config = config.for_shape(array5d.shape).resolved()
+    config = config.for_shape(array5d.shape, saliency is not None).resolved()
     job = (array5d, layout, metadata, saliency, progress, cancel, fitter)
     if config.psnr is not None:
         encoded = encode_for_psnr(*job[:3], config, *job[3:])
