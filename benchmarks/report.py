@@ -228,8 +228,11 @@ def write(machine: str, command: str, docs: Path = DOCS, rd_csv: str = "rd.csv")
         "is the mean over 2D planes. Each codec searches its own quality knob for the best quality",
         'at or under the byte budget of the target ratio; "not reachable" means even its',
         "coarsest setting stays more than 5% above the budget. Decode times are medians of three",
-        "runs; encode time is that of the setting kept. Peak memory is the largest resident set",
-        "of the measuring process (or ffmpeg) in MB, the image and libraries included.",
+        "runs (one for INR-S and the grid variant); encode time is that of the setting kept.",
+        "Peak memory is the largest resident set of the measuring process (or ffmpeg) in MB,",
+        "the image and libraries included.",
+        "Rows say in their setting which network family napari-sincs used. Which targets are",
+        "met, and what each lever bought: [performance.md](performance.md).",
         "",
     ]
     if rows:
