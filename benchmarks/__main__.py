@@ -104,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     ablation = commands.add_parser("ablations", help="transfer, weight residuals, saliency")
     ablation.add_argument("which", choices=["transfer", "residuals", "saliency", "precision"])
     ablation.add_argument("names", nargs="*")
+    ablation.add_argument(
+        "--family",
+        choices=["auto", "pe_mlp", "grid"],
+        default="auto",
+        help="network family for the saliency and precision ablations (transfer and residuals "
+        "always use the method's pe_mlp)",
+    )
     ablation.set_defaults(run=_ablation)
 
     bounded = commands.add_parser("bounded", help="lossless and error-bounded vs zstd, SZ3, ZFP")
@@ -197,11 +204,13 @@ def _ablation(args: argparse.Namespace) -> int:
         elif args.which == "residuals":
             rows.append(ablations.weight_residuals(dataset))
         elif args.which == "precision":
-            rows += ablations.precision(dataset)
+            rows += ablations.precision(dataset, args.family)
         else:
-            rows += ablations.saliency(dataset)
+            rows += ablations.saliency(dataset, args.family)
         print(json.dumps(rows[-1]), flush=True)
-    return _print_and_write(rows, f"ablation_{args.which}", f"Ablation: {args.which}")
+    chosen = "" if args.family == "auto" else f"_{args.family}"
+    title = f"Ablation: {args.which}" + (f" ({args.family})" if chosen else "")
+    return _print_and_write(rows, f"ablation_{args.which}{chosen}", title)
 
 
 def _bounded(args: argparse.Namespace) -> int:

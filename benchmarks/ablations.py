@@ -117,7 +117,7 @@ def weight_residuals(dataset: Dataset) -> dict:
     }
 
 
-def saliency(dataset: Dataset) -> list[dict]:
+def saliency(dataset: Dataset, family: str = "auto") -> list[dict]:
     data = dataset.load()
     started = time.perf_counter()
     learned = sincs.saliency_map(data, axes=dataset.axes, method="learned")
@@ -130,7 +130,7 @@ def saliency(dataset: Dataset) -> list[dict]:
     rows = []
     for method in ("uniform", "threshold", "learned"):
         started = time.perf_counter()
-        report, decoded = _compress(dataset, data, saliency=method)
+        report, decoded = _compress(dataset, data, saliency=method, family=family)
         row = {
             "dataset": dataset.name,
             "saliency": method,
@@ -151,12 +151,12 @@ def saliency(dataset: Dataset) -> list[dict]:
 PRECISION_SCALES = (0.85, 0.7)
 
 
-def precision(dataset: Dataset) -> list[dict]:
+def precision(dataset: Dataset, family: str = "auto") -> list[dict]:
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
     array5d = layout.to_canonical(data)
     span = float(data.max()) - float(data.min())
-    config = CompressionConfig(ratio=RATIO).for_shape(array5d.shape).resolved()
+    config = CompressionConfig(ratio=RATIO, family=family).for_shape(array5d.shape).resolved()
     encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
     chosen = encoded.header.bits
     rows = []

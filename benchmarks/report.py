@@ -189,9 +189,19 @@ SECTIONS = (
     ),
     ("ablation_saliency.csv", "Ablation: saliency", "python -m benchmarks ablations saliency"),
     (
+        "ablation_saliency_grid.csv",
+        "Ablation: saliency with feature grids",
+        "python -m benchmarks ablations saliency --family grid nuclei2d cell_phase hela_3ch",
+    ),
+    (
         "ablation_precision.csv",
         "Ablation: weight precision and network size",
         "python -m benchmarks ablations precision",
+    ),
+    (
+        "ablation_precision_grid.csv",
+        "Ablation: weight precision and network size, feature grids",
+        "python -m benchmarks ablations precision --family grid cell_migration_2dt nuclei2d",
     ),
 )
 

@@ -133,9 +133,8 @@ class CompressWidget(QWidget):
         self.family.addItems(list(FAMILY_CHOICES))
         self.family.setToolTip(
             "auto: pe_mlp, or grid with uniform sampling on 2D and 2D+T layers up to 170x; "
-            "pe_mlp: positional encoding and an MLP "
-            "per group; grid: multi-resolution feature grids and a small MLP (see "
-            "docs/benchmarks.md for which suits your data)"
+            "pe_mlp: positional encoding and an MLP per group; grid: multi-resolution feature "
+            "grids and a small MLP (see docs/benchmarks.md for which suits your data)"
         )
         self.steps = QSpinBox(minimum=0, maximum=1_000_000, value=0)
         self.steps.setSpecialValueText("auto")
