@@ -234,6 +234,8 @@ def write(machine: str, command: str, docs: Path = DOCS, rd_csv: str = "rd.csv")
         f"```bash\n{command}\n```",
         "",
         f"Measured on: {machine}. The machine is shared and noisy: compare times within a table.",
+        "Rows resumed over several sessions may have run with another torch thread count (the",
+        "CSV keeps no thread count; docs/performance.md says which rows).",
         "Ratio is raw bytes over every stored byte; PSNR uses the data range of the original; SSIM",
         "is the mean over 2D planes. Each codec searches its own quality knob for the best quality",
         'at or under the byte budget of the target ratio; "not reachable" means even its',
