@@ -15,11 +15,12 @@ from .errors import InvalidConfigError
 SALIENCY_METHODS = ("threshold", "uniform", "learned")
 INR_FAMILIES = ("pe_mlp", "grid")
 FAMILY_CHOICES = ("auto", *INR_FAMILIES)
-# family "auto" (docs/benchmarks.md, "Network family"): with uniform sampling, on images without z
-# (2D, 2D+T, channels), feature grids beat the PE-MLP's global PSNR at 30x and 100x and lose at
-# 300x and above; on z stacks the PE-MLP is as good or better at every ratio. With a saliency map
-# the PE-MLP stays: grid cells hold a fixed share of the capacity whatever the sampling, so
-# saliency cannot move it onto the structures (PSNR inside the objects 0.7 to 6.5 dB lower).
+# family "auto" (docs/benchmarks.md, "Network family"): on images without z (2D, 2D+T, channels)
+# feature grids beat the PE-MLP's global PSNR on most images at 30x and 100x (up to +4.4 dB) and
+# lose on most at 300x and above; on z stacks the PE-MLP wins at nearly every ratio. With a
+# saliency map the PE-MLP stays: grid cells hold a fixed share of the capacity whatever the
+# sampling, so saliency cannot move it onto the structures (PSNR inside the objects 0.7 to 6.5 dB
+# lower).
 GRID_UP_TO_RATIO = 170.0
 # Hidden layers of the MLP when not given: the PE network needs depth, the grid family's features
 # are already local, so a small MLP suffices.
