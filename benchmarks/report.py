@@ -38,6 +38,10 @@ def plot(rows: list[dict], metric: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     datasets = sorted({r["dataset"] for r in rows})
+    # One colour per codec in every panel, whichever codecs a panel lacks.
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    codecs = sorted({r["codec"] for r in rows if r["codec"] != SINCS})
+    colours = {c: palette[i % len(palette)] for i, c in enumerate(codecs)} | {SINCS: "black"}
     columns = 3
     lines = math.ceil(len(datasets) / columns)
     figure, axes = plt.subplots(lines, columns, figsize=(5 * columns, 3.6 * lines), squeeze=False)
@@ -48,8 +52,8 @@ def plot(rows: list[dict], metric: str, path: Path) -> None:
                 by_codec[r["codec"]].append((_number(r["ratio"]), _number(r[metric])))
         for codec, points in sorted(by_codec.items()):
             points.sort()
-            style = dict(linewidth=2.5, color="black") if codec == SINCS else {}
-            ax.plot(*zip(*points), marker="o", label=codec, **style)
+            width = 2.5 if codec == SINCS else 1.5
+            ax.plot(*zip(*points), marker="o", label=codec, color=colours[codec], linewidth=width)
         ax.set_xscale("log")
         ax.set_title(dataset)
         ax.set_xlabel("achieved ratio")
@@ -57,8 +61,8 @@ def plot(rows: list[dict], metric: str, path: Path) -> None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=4)
+    handles = [plt.Line2D([], [], color=colours[c], marker="o", label=c) for c in [*codecs, SINCS]]
+    figure.legend(handles=handles, loc="lower center", ncol=4)
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
