@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import napari_sincs as sincs
 from helpers import FAST, IMAGES, flat_psnr, load
@@ -277,3 +278,18 @@ def test_auto_family_uses_grids_only_for_uniform_sampling_without_z(tmp_path, nu
         header = sincs.open_sincs(path).header
         assert header.model.family == header.config.family == report.family, "file says which"
     assert made == {"uniform": "grid", "threshold": "pe_mlp"}
+
+
+def test_grid_fits_are_reproducible_with_several_threads(tmp_path):
+    movie = np.tile(load("cell_migration_crop.tif"), (2, 2, 2))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        files = []
+        for name in ("a.sincs", "b.sincs"):
+            settings = {"config": FAST, "family": "grid", "block": (32, 32)}
+            sincs.compress(movie, tmp_path / name, axes="tyx", **settings)
+            files.append((tmp_path / name).read_bytes())
+    finally:
+        torch.set_num_threads(threads)
+    assert files[0] == files[1], "two runs with the same settings wrote different files"

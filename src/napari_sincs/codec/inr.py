@@ -261,7 +261,10 @@ class GridMlp(_Mlp):
                 corners[None] * fraction[:, None] + (1 - corners[None]) * (1 - fraction[:, None]),
                 dim=2,
             )
-            values = grid.reshape(grid.shape[0], -1)[:, flat]
+            # index_select, not advanced indexing: its backward (index_add) sums in a fixed
+            # order, so two fits with several CPU threads give the same weights.
+            table = grid.reshape(grid.shape[0], -1)
+            values = table.index_select(1, flat.reshape(-1)).reshape(grid.shape[0], *flat.shape)
             features.append((values * weight[None]).sum(-1).T)
         return self.forward_features(torch.cat(features, dim=1))
 
