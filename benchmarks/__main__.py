@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from napari_sincs.codec.config import FAMILY_CHOICES
+
 from .datasets import SHARED, discover
 from .machine import describe
 
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ablation.add_argument("names", nargs="*")
     ablation.add_argument(
         "--family",
-        choices=["auto", "pe_mlp", "grid"],
+        choices=FAMILY_CHOICES,
         default="auto",
         help="network family for the saliency and precision ablations (transfer and residuals "
         "always use the method's pe_mlp)",

@@ -35,7 +35,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..api import CompressionReport, compress, saliency_map
-from ..codec.config import FAMILY_CHOICES, SALIENCY_METHODS, CompressionConfig
+from ..codec.config import FAMILY_CHOICES, GRID_UP_TO_RATIO, SALIENCY_METHODS, CompressionConfig
 from ..codec.errors import CompressionCancelled, InvalidInputError, SincsError
 from ..codec.fit import CancelToken, ProgressEvent, pick_device
 from ..codec.layout import ArrayLayout
@@ -132,7 +132,8 @@ class CompressWidget(QWidget):
         self.family = QComboBox()
         self.family.addItems(list(FAMILY_CHOICES))
         self.family.setToolTip(
-            "auto: pe_mlp, or grid with uniform sampling on 2D and 2D+T layers up to 170x; "
+            "auto: pe_mlp, or grid with uniform sampling on 2D and 2D+T layers up to "
+            f"{GRID_UP_TO_RATIO:g}x; "
             "pe_mlp: positional encoding and an MLP per group; grid: multi-resolution feature "
             "grids and a small MLP (see docs/benchmarks.md for which suits your data)"
         )
