@@ -73,6 +73,7 @@ class CompressionConfig:
     keyframe_interval: int = 16
     weight_transfer: bool = True
     residual_coding: bool = True
+    output_refit: bool = True
     seed: int = 0
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -182,6 +183,9 @@ class CompressionConfig:
             isinstance(self.keyframe_interval, int) and self.keyframe_interval >= 1,
             f"keyframe_interval must be a whole number ≥ 1 (got {self.keyframe_interval!r}).",
         )
+        for name in ("weight_transfer", "residual_coding", "output_refit"):
+            value = getattr(self, name)
+            _check(isinstance(value, bool), f"{name} is True or False (got {value!r}).")
         _check(isinstance(self.seed, int), f"seed must be a whole number (got {self.seed!r}).")
         _check(
             isinstance(self.device, str)

@@ -34,6 +34,7 @@ from .inr import ModelSpec
 from .layout import ArrayLayout
 from .quantize import quantise_chain
 from .rate import MIN_BITS, SEARCH_LEVEL, Design, coded_size, design, resize, search_bits
+from .refit import OutputRefit
 from .saliency import (
     LearnedSaliency,
     Saliency,
@@ -73,6 +74,7 @@ class Encoded:
     fit_seconds: float
     device: str
     vectors: ArraySpill
+    refit: OutputRefit | None = None
 
     def source(self) -> MemorySource:
         """The file as a Decoder can read it, before it is written."""
@@ -85,16 +87,26 @@ class Encoded:
     def recoded(self, bits: float) -> Encoded:
         """The same fit coded at another weight precision (no training)."""
         spec = self.header.model
-        blobs = code_chains(self.vectors, spec, bits, self.header.config.residual_coding)
+        residual_coding = self.header.config.residual_coding
+        blobs = code_chains(self.vectors, spec, bits, residual_coding, self.refit)
         header = dataclasses.replace(self.header, bits=round(bits, 3))
         return dataclasses.replace(self, header=header, blobs=blobs)
 
 
-def code_chains(vectors: ArraySpill, spec: ModelSpec, bits: float, residual_coding: bool) -> Spill:
-    """Every chain quantised and entropy-coded at one precision, in a Spill."""
+def code_chains(
+    vectors: ArraySpill,
+    spec: ModelSpec,
+    bits: float,
+    residual_coding: bool,
+    refit: OutputRefit | None = None,
+) -> Spill:
+    """Every chain quantised (output layers refitted to the data when `refit` is given) and
+    entropy-coded at one precision, in a Spill."""
     blobs = Spill()
-    for chain in vectors:
+    for index, chain in enumerate(vectors):
         quantised = quantise_chain(chain, spec.parameter_shapes, bits)
+        if refit is not None:
+            quantised = refit(index, quantised)
         blobs.append(encode_chain(quantised, spec.parameter_shapes, residual_coding, FINAL_LEVEL))
     return blobs
 
@@ -291,13 +303,16 @@ def encode_at_ratio(
                 continue
         break
     fit_seconds = time.perf_counter() - start
-    blobs = code_chains(vectors, chosen.spec, bits, config.residual_coding)
+    refit = (
+        OutputRefit(chosen.spec, plan, source, device, config.seed) if config.output_refit else None
+    )
+    blobs = code_chains(vectors, chosen.spec, bits, config.residual_coding, refit)
     while head + blobs.total > budget and bits > MIN_BITS:
         bits = max(MIN_BITS, bits - 0.05)
-        blobs = code_chains(vectors, chosen.spec, bits, config.residual_coding)
+        blobs = code_chains(vectors, chosen.spec, bits, config.residual_coding, refit)
     header = _header(layout, dtype, metadata, lo, hi, config, chosen, bits)
     where = str(device) if fitter is None else fitter.describe()
-    return Encoded(header, blobs, attempt, fit_seconds, where, vectors)
+    return Encoded(header, blobs, attempt, fit_seconds, where, vectors, refit)
 
 
 def add_residuals(

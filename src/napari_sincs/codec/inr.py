@@ -17,6 +17,7 @@ the decoder does.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import math
 from dataclasses import dataclass
@@ -168,7 +169,7 @@ def width_for_parameters(spec: ModelSpec, n_parameters: float) -> int:
     return max(2, int(width))
 
 
-class _Mlp(nn.Module):
+class _Mlp(nn.Module, abc.ABC):
     """`depth` ReLU layers of `width`, then one output: the part both families share."""
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -182,12 +183,25 @@ class _Mlp(nn.Module):
         self.hidden = nn.ModuleList(layers)
         self.out = nn.Linear(fan_in, 1)
 
-    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Values from encoded points (n, in_features)."""
+    def hidden_features(self, features: torch.Tensor) -> torch.Tensor:
+        """What the output layer sees, (n, width): the output is linear in it, so the output
+        layer can be refitted in closed form (refit.py)."""
         h = features
         for layer in self.hidden:
             h = torch.relu(layer(h))
-        return self.out(h).squeeze(-1)
+        return h
+
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Values from encoded points (n, in_features)."""
+        return self.out(self.hidden_features(features)).squeeze(-1)
+
+    @abc.abstractmethod
+    def encode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Encoded points (n, in_features) at integer grid positions (n, axes)."""
+
+    def forward_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Values at integer grid positions (n, axes)."""
+        return self.forward_features(self.encode_indices(indices))
 
 
 class PeMlp(_Mlp):
@@ -206,12 +220,10 @@ class PeMlp(_Mlp):
         )
         return self.forward_features(features)
 
-    def forward_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """Values at integer grid positions (n, axes): rows of the per-axis encoding tables."""
+    def encode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Rows of the per-axis encoding tables."""
         tables = [getattr(self, f"table{a}") for a in range(len(self.spec.axes))]
-        return self.forward_features(
-            torch.cat([t[indices[:, a]] for a, t in enumerate(tables)], dim=1)
-        )
+        return torch.cat([t[indices[:, a]] for a, t in enumerate(tables)], dim=1)
 
 
 class GridMlp(_Mlp):
@@ -235,9 +247,9 @@ class GridMlp(_Mlp):
         yield from self.grids
         yield from (p for name, p in self.named_parameters() if not name.startswith("grids."))
 
-    def forward_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """Values at integer grid positions (n, axes): all 2^D corners of every level gathered
-        at once from the flattened grid, weighted by products of exact binary fractions."""
+    def encode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """All 2^D corners of every level gathered at once from the flattened grid, weighted
+        by products of exact binary fractions."""
         dims = len(self.spec.axes)
         corners = torch.tensor(
             list(itertools.product((0, 1), repeat=dims)), dtype=torch.float32, device=indices.device
@@ -266,7 +278,7 @@ class GridMlp(_Mlp):
             table = grid.reshape(grid.shape[0], -1)
             values = table.index_select(1, flat.reshape(-1)).reshape(grid.shape[0], *flat.shape)
             features.append((values * weight[None]).sum(-1).T)
-        return self.forward_features(torch.cat(features, dim=1))
+        return torch.cat(features, dim=1)
 
 
 def flatten_parameters(model: nn.Module) -> torch.Tensor:
