@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -91,3 +93,14 @@ def test_roi_parsing():
         parse_roi("5:5", (10,))
     with pytest.raises(InvalidInputError, match="not a range"):
         parse_roi("a:b", (10,))
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path, data_dir, capsys):
+    out = tmp_path / "n.sincs"
+    assert main(["compress", str(data_dir / "nuclei3d_crop.tif"), "-o", str(out), *FAST]) == 0
+    command = [sys.executable, "-m", "napari_sincs.cli", "info", str(out)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as info:
+        info.stdout.close()  # before the child has printed anything
+        err = info.stderr.read().decode()
+    assert info.returncode == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err

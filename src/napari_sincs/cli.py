@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -308,6 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SincsError as exc:
         print(f"sincs: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (e.g. `sincs info f.sincs | head`) stopped early: not an error of ours.
+        # Point stdout at devnull so that flushing it at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
