@@ -5,10 +5,11 @@
   total number of steps as "on";
 * residual coding of weights: one fit coded twice, neighbours as residuals or every group whole
   (same weights, hence the same PSNR: the difference is pure file size);
-* weight precision: one fit decoded at the precision rate control chose, one bit finer and at
-  14 bits (what quantisation costs), and fits whose networks were sized for PRECISION_SCALES of
-  the expected coded bits per parameter, i.e. larger networks at coarser precision (whether the
-  size/precision split is right);
+* weight precision: one fit decoded at the precision rate control chose, one bit coarser, one
+  bit finer and at 14 bits (what quantisation costs), each with and without the output-layer
+  refit (refit.py), and fits whose networks were sized for PRECISION_SCALES of the expected coded
+  bits per parameter, i.e. larger networks at coarser precision (whether the size/precision split
+  is right);
 * saliency: uniform, threshold and learned (Grad-CAM) sampling, with the PSNR inside two salient
   regions next to the global one: the objects (voxels above the Otsu threshold) and the voxels the
   learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture).
@@ -16,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import time
@@ -159,11 +161,19 @@ def precision(dataset: Dataset, family: str = "auto") -> list[dict]:
     config = CompressionConfig(ratio=RATIO, family=family).for_shape(array5d.shape).resolved()
     encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
     chosen = encoded.header.bits
+    plain = dataclasses.replace(encoded, refit=None)
     rows = []
-    for label, bits in (("chosen", chosen), ("chosen + 1 bit", chosen + 1), ("14 bits", 14.0)):
+    for label, bits in (
+        ("chosen", chosen),
+        ("chosen - 1 bit", chosen - 1),
+        ("chosen + 1 bit", chosen + 1),
+        ("14 bits", 14.0),
+    ):
         recoded = encoded.recoded(bits)
         quality = measure_quality(recoded.source(), array5d, span, with_ssim=False)
-        rows.append(_precision_row(dataset, label, config, recoded, data.nbytes, quality.psnr))
+        row = _precision_row(dataset, label, config, recoded, data.nbytes, quality.psnr)
+        unrefitted = measure_quality(plain.recoded(bits).source(), array5d, span, with_ssim=False)
+        rows.append({**row, "psnr_without_refit": round(unrefitted.psnr, 2)})
     default_bits, good_bits = dict(rate.CODED_BITS), encoder.GOOD_BITS
     # Rate control refits smaller networks below GOOD_BITS; the coarser precisions are the point.
     encoder.GOOD_BITS = rate.MIN_BITS
@@ -174,7 +184,8 @@ def precision(dataset: Dataset, family: str = "auto") -> list[dict]:
             larger = encode_at_ratio(array5d, layout, ImageMetadata(), config)
             quality = measure_quality(larger.source(), array5d, span, with_ssim=False)
             label = f"networks sized for {scale:g}× the coded bits"
-            rows.append(_precision_row(dataset, label, config, larger, data.nbytes, quality.psnr))
+            row = _precision_row(dataset, label, config, larger, data.nbytes, quality.psnr)
+            rows.append({**row, "psnr_without_refit": ""})
     finally:
         rate.CODED_BITS.update(default_bits)
         encoder.GOOD_BITS = good_bits
