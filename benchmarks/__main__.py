@@ -103,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     viewer.add_argument("--out", default=None)
     viewer.set_defaults(run=_viewer)
 
-    ablation = commands.add_parser("ablations", help="transfer, weight residuals, saliency")
-    ablation.add_argument("which", choices=["transfer", "residuals", "saliency", "precision"])
+    ablation = commands.add_parser(
+        "ablations", help="transfer, weight residuals, saliency, precision, output refit"
+    )
+    ablation.add_argument(
+        "which", choices=["transfer", "residuals", "saliency", "precision", "refit"]
+    )
     ablation.add_argument("names", nargs="*")
     ablation.add_argument(
         "--family",
@@ -193,6 +197,16 @@ ABLATION_IMAGES = {
     ],
     "saliency": ["nuclei2d", "cell_phase", "hela_3ch", "beads3d"],
     "precision": ["nuclei3d", "fmri_4d", "cell_migration_2dt", "nuclei2d"],
+    "refit": [
+        "beads3d",
+        "brain_cells_3d",
+        "cell_migration_2dt",
+        "cells3d_nuclei",
+        "drosophila_histone_2dt",
+        "fmri_4d",
+        "nuclei3d",
+        "t1_head_mini3d",
+    ],
 }
 
 
@@ -207,6 +221,8 @@ def _ablation(args: argparse.Namespace) -> int:
             rows.append(ablations.weight_residuals(dataset))
         elif args.which == "precision":
             rows += ablations.precision(dataset, args.family)
+        elif args.which == "refit":
+            rows += ablations.refit(dataset)
         else:
             rows += ablations.saliency(dataset, args.family)
         print(json.dumps(rows[-1]), flush=True)

@@ -4,12 +4,16 @@
   neighbour), off with every group trained from scratch for 6000 steps, and off at the same
   total number of steps as "on";
 * residual coding of weights: one fit coded twice, neighbours as residuals or every group whole
-  (same weights, hence the same PSNR: the difference is pure file size);
+  (same weights, hence the same PSNR: the difference is pure file size), with what an ideal
+  memoryless coder and a per-row Laplace coder would need for the same residuals;
 * weight precision: one fit decoded at the precision rate control chose, one bit coarser, one
   bit finer and at 14 bits (what quantisation costs), each with and without the output-layer
   refit (refit.py), and fits whose networks were sized for PRECISION_SCALES of the expected coded
   bits per parameter, i.e. larger networks at coarser precision (whether the size/precision split
   is right);
+* output-layer refit: one fit per image at 100× and 300×, coded at the same precision with and
+  without refitting the output layers after quantisation (the same training, so the difference
+  is the refit alone), PSNR and SSIM globally and inside the objects;
 * saliency: uniform, threshold and learned (Grad-CAM) sampling, with the PSNR inside two salient
   regions next to the global one: the objects (voxels above the Otsu threshold) and the voxels the
   learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture).
@@ -28,10 +32,12 @@ import numpy as np
 import napari_sincs as sincs
 from napari_sincs.codec import encoder, rate
 from napari_sincs.codec.config import CompressionConfig
+from napari_sincs.codec.decode import Decoder
 from napari_sincs.codec.encoder import encode_at_ratio
 from napari_sincs.codec.header import ImageMetadata
 from napari_sincs.codec.layout import ArrayLayout
 from napari_sincs.codec.metrics import psnr
+from napari_sincs.codec.quantize import quantise_chain, tensor_bounds, to_residuals
 from napari_sincs.codec.rate import coded_size
 from napari_sincs.codec.verify import measure_quality
 
@@ -107,6 +113,7 @@ def weight_residuals(dataset: Dataset) -> dict:
     spec, bits = encoded.header.model, encoded.header.bits
     with_residuals = coded_size(encoded.vectors, spec, bits, True, 19)
     whole = coded_size(encoded.vectors, spec, bits, False, 19)
+    order0, laplace = _entropy_bounds(encoded.vectors, spec, bits)
     groups = len(encoded.header.plan)
     return {
         "dataset": dataset.name,
@@ -116,7 +123,49 @@ def weight_residuals(dataset: Dataset) -> dict:
         "bytes_residual": with_residuals,
         "bytes_whole": whole,
         "saved": f"{1 - with_residuals / whole:.1%}",
+        "bytes_order0_entropy": order0,
+        "bytes_laplace_per_row": laplace,
     }
+
+
+# Side information a per-row Laplace coder would send for each row's scale.
+LAPLACE_SCALE_BITS = 5
+
+
+def _entropy_bounds(vectors, spec, bits: float) -> tuple[int, int]:
+    """What better coders could reach on the same residual integers as `bytes_residual`: the
+    order-0 entropy of each tensor (keyframe and residual rows apart; no model cost, so a bound
+    for any per-tensor memoryless coder), and a realisable coder: a discretised Laplace per
+    output row of each tensor, its scale sent in LAPLACE_SCALE_BITS."""
+    shapes = spec.parameter_shapes
+    order0 = laplace = 0.0
+    for chain in vectors:
+        stream = to_residuals(quantise_chain(chain, shapes, bits).integers)
+        for (lo, hi), shape in zip(tensor_bounds(shapes), shapes):
+            rows = shape[0] if len(shape) == 2 else 1
+            for part in (stream[:1, lo:hi], stream[1:, lo:hi]):
+                if part.size:
+                    order0 += _order0_bits(part)
+                    laplace += _laplace_bits(part.reshape(-1, rows, (hi - lo) // rows))
+    return round(order0 / 8), round(laplace / 8)
+
+
+def _order0_bits(values: np.ndarray) -> float:
+    _, counts = np.unique(values, return_counts=True)
+    return float(-(counts * np.log2(counts / counts.sum())).sum())
+
+
+def _laplace_bits(values: np.ndarray) -> float:
+    """Bits of (groups, rows, columns) integers, each (group, row) with its own Laplace scale."""
+    x = values.astype(np.float64)
+    scale = np.maximum(np.abs(x).mean(axis=2, keepdims=True), 0.05)
+
+    def cdf(t: np.ndarray) -> np.ndarray:
+        return np.where(t < 0, 0.5 * np.exp(t / scale), 1 - 0.5 * np.exp(-t / scale))
+
+    probability = np.maximum(cdf(x + 0.5) - cdf(x - 0.5), 1e-12)
+    side = LAPLACE_SCALE_BITS * values.shape[0] * values.shape[1]
+    return float(-np.log2(probability).sum()) + side
 
 
 def saliency(dataset: Dataset, family: str = "auto") -> list[dict]:
@@ -146,6 +195,35 @@ def saliency(dataset: Dataset, family: str = "auto") -> list[dict]:
             row[f"{name}_fraction"] = f"{mask.mean():.1%}"
         row["seconds"] = round(time.perf_counter() - started, 1)
         row["learn_map_s"] = round(learn_seconds, 1) if method == "learned" else ""
+        rows.append(row)
+    return rows
+
+
+REFIT_RATIOS = (100.0, 300.0)
+
+
+def refit(dataset: Dataset) -> list[dict]:
+    data = dataset.load()
+    layout = ArrayLayout(dataset.axes, data.shape)
+    array5d = layout.to_canonical(data)
+    objects = layout.to_canonical(sincs.saliency_map(data, axes=dataset.axes) >= 1)
+    span = float(data.max()) - float(data.min())
+    rows = []
+    for ratio in REFIT_RATIOS:
+        config = CompressionConfig(ratio=ratio).for_shape(array5d.shape).resolved()
+        try:
+            encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
+        except sincs.RatioUnreachableError:
+            continue
+        row = {"dataset": dataset.name, "target": f"{ratio:g}×", "bits": encoded.header.bits}
+        plain = dataclasses.replace(encoded, refit=None).recoded(encoded.header.bits)
+        for label, variant in (("without", plain), ("with", encoded)):
+            quality = measure_quality(variant.source(), array5d, span)
+            decoded = Decoder(variant.source()).decode((slice(None),) * 5)
+            row[f"ratio_{label}"] = round(data.nbytes / variant.nbytes, 1)
+            row[f"psnr_{label}"] = round(quality.psnr, 2)
+            row[f"ssim_{label}"] = round(quality.ssim, 4)
+            row[f"psnr_objects_{label}"] = round(psnr(array5d[objects], decoded[objects], span), 2)
         rows.append(row)
     return rows
 

@@ -1,10 +1,12 @@
 """From a canonical array to the header and weight blobs of a .sincs file.
 
 Plan the groups from the byte budget, fit every chain (weight transfer inside a chain), then
-search the weight precision that fills the budget. If even a coarse precision overshoots, or the
-finest leaves most of the budget unused, the networks are resized from the measured bits per
-parameter and fitted again (at most MAX_ATTEMPTS times in all). A PSNR target searches over
-ratios (and, for free, precisions); a maximum error appends exact per-group residuals.
+search the weight precision that fills the budget; each group's output layer is then refitted
+to its voxels against the quantised hidden layers (refit.py). If even a coarse precision
+overshoots, or the finest leaves most of the budget unused, the networks are resized from the
+measured bits per parameter and fitted again (at most MAX_ATTEMPTS times in all). A PSNR target
+searches over ratios (and, for free, precisions); a maximum error appends exact per-group
+residuals.
 """
 
 from __future__ import annotations
