@@ -34,7 +34,7 @@ from .entropy import MAX_EXPANSION
 from .errors import CorruptFileError, MissingFileError, OutputError, UnsupportedVersionError
 
 MAGIC = b"\x89SINCS\r\n"
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)
 PREAMBLE = struct.Struct("<8sHHIIII")
 INDEX_ENTRY = struct.Struct("<II")
 MAX_HEADER_BYTES = 16 << 20
