@@ -203,6 +203,11 @@ SECTIONS = (
         "python -m benchmarks ablations precision",
     ),
     (
+        "ablation_refit.csv",
+        "Ablation: output-layer refit after quantisation",
+        "python -m benchmarks ablations refit",
+    ),
+    (
         "ablation_precision_grid.csv",
         "Ablation: weight precision and network size, feature grids",
         "python -m benchmarks ablations precision --family grid cell_migration_2dt nuclei2d",
