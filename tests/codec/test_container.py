@@ -78,10 +78,15 @@ def test_other_files_and_versions_are_refused_clearly(tmp_path):
     with pytest.raises(CorruptFileError, match="not a .sincs file"):
         SincsFile(other)
     newer = bytearray(pack(HEADER, BLOBS))
-    struct.pack_into("<H", newer, 8, 2)
+    struct.pack_into("<HH", newer, 8, 2, 0)
     (tmp_path / "new.sincs").write_bytes(bytes(newer))
     with pytest.raises(UnsupportedVersionError, match="format 2.0"):
         SincsFile(tmp_path / "new.sincs")
+    later_minor = bytearray(pack(HEADER, BLOBS))
+    struct.pack_into("<H", later_minor, 10, 7)
+    (tmp_path / "minor.sincs").write_bytes(bytes(later_minor))
+    with SincsFile(tmp_path / "minor.sincs") as f:
+        assert f.version == (1, 7) and f.header == HEADER
     with pytest.raises(MissingFileError, match="does not exist"):
         SincsFile(tmp_path / "missing.sincs")
 
