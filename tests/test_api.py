@@ -293,3 +293,11 @@ def test_grid_fits_are_reproducible_with_several_threads(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert files[0] == files[1], "two runs with the same settings wrote different files"
+
+
+@pytest.mark.parametrize("ratio", [110, 120])
+def test_a_ratio_only_the_smallest_network_meets_is_met_not_refused(tmp_path, ratio):
+    data = load("nuclei3d_crop.tif")
+    report = sincs.compress(data, tmp_path / "a.sincs", axes="zyx", ratio=ratio, config=FAST)
+    assert report.ratio >= ratio and report.met
+    assert report.width == 8, "the file needs the smallest network (MIN_WIDTH) to fit"

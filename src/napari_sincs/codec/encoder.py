@@ -282,13 +282,18 @@ def encode_at_ratio(
         total = chosen.spec.n_parameters * len(plan)
         if bits is None and not last:
             per_param = (size_at(GOOD_BITS + 1) - head) / total
-            chosen = resize(plan, config, 0.97 * (budget - head) / per_param / len(plan), budget)
-            log.info(
-                "attempt %d overshot the budget; refitting with %d parameters per group",
-                attempt,
-                chosen.spec.n_parameters,
-            )
-            continue
+            wanted = 0.97 * (budget - head) / per_param / len(plan)
+            smaller = resize(plan, config, wanted, budget, at_least_smallest=True)
+            if smaller.spec != chosen.spec:
+                chosen = smaller
+                log.info(
+                    "attempt %d overshot the budget; refitting with %d parameters per group",
+                    attempt,
+                    chosen.spec.n_parameters,
+                )
+                continue
+            # Already the smallest network: coarser weights are the only way left.
+            bits = search_bits(size_at, budget, config.weight_bits, MIN_BITS)
         if bits is None:
             raise RatioUnreachableError(
                 f"a ratio of {config.ratio:g} cannot be met: even at {MIN_BITS:g}-bit weights the "

@@ -138,28 +138,40 @@ def design(
     return resize(plan, config, per_group, payload_bytes)
 
 
-def _smallest(plan: GroupPlan, config: CompressionConfig) -> int:
-    """Parameters of the smallest network the family can make for this plan."""
+def _smallest_spec(plan: GroupPlan, config: CompressionConfig) -> ModelSpec:
+    """The smallest network the family can make for this plan."""
     if config.family == "grid":
         top = MAX_GRID_EXPONENT
         coarsest = tuple(range(top, top - config.grid_levels, -1))
-        return _spec(plan, config, config.width or GRID_WIDTH, coarsest, 1).n_parameters
-    return _spec(plan, config, MIN_WIDTH).n_parameters
+        return _spec(plan, config, config.width or GRID_WIDTH, coarsest, 1)
+    return _spec(plan, config, MIN_WIDTH)
 
 
 def resize(
-    plan: GroupPlan, config: CompressionConfig, parameters: float, payload_bytes: float
+    plan: GroupPlan,
+    config: CompressionConfig,
+    parameters: float,
+    payload_bytes: float,
+    at_least_smallest: bool = False,
 ) -> Design:
-    """The same plan with networks of about `parameters` parameters each."""
+    """The same plan with networks of about `parameters` parameters each.
+
+    Below the family's smallest network this raises, unless `at_least_smallest`: a refit after
+    an overshoot then gets the smallest network, which coarser weights may still fit.
+    """
     if config.family == "grid":
         spec = grid_design(plan, config, parameters)
         if spec is not None:
             return Design(plan, spec)
+        if at_least_smallest:
+            return Design(plan, _smallest_spec(plan, config))
         width = 0
     else:
         width = min(MAX_WIDTH, width_for_parameters(_spec(plan, config, MIN_WIDTH), parameters))
+        if at_least_smallest:
+            width = max(width, MIN_WIDTH)
     if width < MIN_WIDTH:
-        smallest = _smallest(plan, config)
+        smallest = _smallest_spec(plan, config).n_parameters
         raise RatioUnreachableError(
             f"a ratio of {config.ratio:g} leaves {payload_bytes:.0f} bytes for {len(plan)} groups, "
             f"too few for even the smallest network ({smallest} parameters per group). Ask for a "
