@@ -31,3 +31,19 @@ def load(name: str) -> np.ndarray:
 def flat_psnr(data: np.ndarray) -> float:
     """PSNR of the best constant image: what a codec that learned nothing would reach."""
     return psnr(data, np.full(data.shape, data.mean()))
+
+
+def decoded_checksums(path: Path) -> dict:
+    """sha256 of a file's full decode, of its level 1 and of a central region (C-order bytes),
+    with the shape and dtype: what tests/data/fixtures/checksums.json pins."""
+    import hashlib
+
+    import napari_sincs as sincs
+
+    with sincs.open_sincs(path, cache_bytes=0) as lazy:
+        region = tuple(slice(n // 4, n // 4 + max(1, n // 2)) for n in lazy.shape)
+        views = {"full": lazy[...], "level1": lazy.at_level(1)[...], "region": lazy[region]}
+        return {
+            key: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+            for key, v in views.items()
+        } | {"shape": list(lazy.shape), "dtype": str(lazy.dtype)}
