@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from napari_sincs.codec.config import FAMILY_CHOICES
+from napari_sincs.codec import families
 
 from .datasets import SHARED, discover
 from .machine import describe
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ablation.add_argument("names", nargs="*")
     ablation.add_argument(
         "--family",
-        choices=FAMILY_CHOICES,
+        choices=families.choices(),
         default="auto",
         help="network family for the saliency and precision ablations (transfer and residuals "
         "always use the method's pe_mlp)",

@@ -30,16 +30,18 @@ from pathlib import Path
 import numpy as np
 
 import napari_sincs as sincs
-from napari_sincs.codec import encoder, rate
+from napari_sincs.codec import presets
 from napari_sincs.codec.config import CompressionConfig
-from napari_sincs.codec.decode import Decoder
-from napari_sincs.codec.encoder import encode_at_ratio
-from napari_sincs.codec.header import ImageMetadata
+from napari_sincs.codec.decode.decoder import Decoder
+from napari_sincs.codec.encode.encoder import prepare
+from napari_sincs.codec.encode.rate import coded_size
+from napari_sincs.codec.encode.ratio import encode_at_ratio
+from napari_sincs.codec.encode.verify import measure_quality
+from napari_sincs.codec.families import get_family
+from napari_sincs.codec.format.header import ImageMetadata
+from napari_sincs.codec.format.quantize import quantise_chain, tensor_bounds, to_residuals
 from napari_sincs.codec.layout import ArrayLayout
 from napari_sincs.codec.metrics import psnr
-from napari_sincs.codec.quantize import quantise_chain, tensor_bounds, to_residuals
-from napari_sincs.codec.rate import coded_size
-from napari_sincs.codec.verify import measure_quality
 
 from .datasets import Dataset
 
@@ -108,11 +110,10 @@ def weight_residuals(dataset: Dataset) -> dict:
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
     array5d = layout.to_canonical(data)
-    config = CompressionConfig(ratio=RATIO, family=PAPER_FAMILY).resolved()
-    encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
+    encoded = _encode_at_ratio(array5d, layout, CompressionConfig(ratio=RATIO, family=PAPER_FAMILY))
     spec, bits = encoded.header.model, encoded.header.bits
-    with_residuals = coded_size(encoded.vectors, spec, bits, True, 19)
-    whole = coded_size(encoded.vectors, spec, bits, False, 19)
+    with_residuals = coded_size(encoded.vectors, spec, bits, True, presets.ZSTD_LEVEL)
+    whole = coded_size(encoded.vectors, spec, bits, False, presets.ZSTD_LEVEL)
     order0, laplace = _entropy_bounds(encoded.vectors, spec, bits)
     groups = len(encoded.header.plan)
     return {
@@ -210,9 +211,8 @@ def refit(dataset: Dataset) -> list[dict]:
     span = float(data.max()) - float(data.min())
     rows = []
     for ratio in REFIT_RATIOS:
-        config = CompressionConfig(ratio=ratio).for_shape(array5d.shape).resolved()
         try:
-            encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
+            encoded = _encode_at_ratio(array5d, layout, CompressionConfig(ratio=ratio))
         except sincs.RatioUnreachableError:
             continue
         row = {"dataset": dataset.name, "target": f"{ratio:g}×", "bits": encoded.header.bits}
@@ -236,8 +236,10 @@ def precision(dataset: Dataset, family: str = "auto") -> list[dict]:
     layout = ArrayLayout(dataset.axes, data.shape)
     array5d = layout.to_canonical(data)
     span = float(data.max()) - float(data.min())
-    config = CompressionConfig(ratio=RATIO, family=family).for_shape(array5d.shape).resolved()
-    encoded = encode_at_ratio(array5d, layout, ImageMetadata(), config)
+    job, config = prepare(
+        array5d, layout, ImageMetadata(), CompressionConfig(ratio=RATIO, family=family)
+    )
+    encoded = encode_at_ratio(job, config)
     chosen = encoded.header.bits
     plain = dataclasses.replace(encoded, refit=None)
     rows = []
@@ -252,22 +254,32 @@ def precision(dataset: Dataset, family: str = "auto") -> list[dict]:
         row = _precision_row(dataset, label, config, recoded, data.nbytes, quality.psnr)
         unrefitted = measure_quality(plain.recoded(bits).source(), array5d, span, with_ssim=False)
         rows.append({**row, "psnr_without_refit": round(unrefitted.psnr, 2)})
-    default_bits, good_bits = dict(rate.CODED_BITS), encoder.GOOD_BITS
+    networks = get_family(config.family)
+    default_tuning, good_bits = networks.tuning, presets.GOOD_BITS
     # Rate control refits smaller networks below GOOD_BITS; the coarser precisions are the point.
-    encoder.GOOD_BITS = rate.MIN_BITS
+    presets.GOOD_BITS = presets.MIN_BITS
     try:
         for scale in PRECISION_SCALES:
-            expected = default_bits[config.family]
-            rate.CODED_BITS[config.family] = (expected[0] * scale, expected[1] * scale)
-            larger = encode_at_ratio(array5d, layout, ImageMetadata(), config)
+            networks.tuning = dataclasses.replace(
+                default_tuning,
+                key_bits=default_tuning.key_bits * scale,
+                residual_bits=default_tuning.residual_bits * scale,
+            )
+            larger = encode_at_ratio(job, config)
             quality = measure_quality(larger.source(), array5d, span, with_ssim=False)
             label = f"networks sized for {scale:g}× the coded bits"
             row = _precision_row(dataset, label, config, larger, data.nbytes, quality.psnr)
             rows.append({**row, "psnr_without_refit": ""})
     finally:
-        rate.CODED_BITS.update(default_bits)
-        encoder.GOOD_BITS = good_bits
+        networks.tuning = default_tuning
+        presets.GOOD_BITS = good_bits
     return rows
+
+
+def _encode_at_ratio(array5d, layout, config: CompressionConfig):
+    """The networks alone (no residuals, no PSNR search) for a ratio, as `compress` fits them."""
+    job, config = prepare(array5d, layout, ImageMetadata(), config)
+    return encode_at_ratio(job, config)
 
 
 def _precision_row(dataset, label, config, encoded, raw_bytes, psnr_db) -> dict:

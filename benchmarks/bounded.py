@@ -17,9 +17,10 @@ import numpy as np
 import zstandard
 
 from napari_sincs.codec.config import CompressionConfig
-from napari_sincs.codec.decode import Decoder
-from napari_sincs.codec.encoder import add_residuals, encode_at_ratio
-from napari_sincs.codec.header import ImageMetadata
+from napari_sincs.codec.decode.decoder import Decoder
+from napari_sincs.codec.encode.encoder import add_residuals, prepare
+from napari_sincs.codec.encode.ratio import encode_at_ratio
+from napari_sincs.codec.format.header import ImageMetadata
 from napari_sincs.codec.layout import ArrayLayout
 from napari_sincs.codec.metrics import psnr
 
@@ -50,14 +51,13 @@ def measure_bounded(dataset: Dataset) -> list[dict]:
         _row(dataset, "zstd -19", 0.0, 0.0, data.nbytes / zstd_bytes, 0.0, math.inf, seconds)
     )
     started = time.perf_counter()
-    networks = encode_at_ratio(
-        array5d, layout, ImageMetadata(), CompressionConfig().for_shape(array5d.shape).resolved()
-    )
+    job, config = prepare(array5d, layout, ImageMetadata(), CompressionConfig())
+    networks = encode_at_ratio(job, config)
     fit_seconds = time.perf_counter() - started
     for fraction in FRACTIONS:
         bound = _bound(fraction, span, data.dtype)
         started = time.perf_counter()
-        encoded = add_residuals(networks, array5d, bound)
+        encoded = add_residuals(networks, job, bound)
         seconds = fit_seconds + time.perf_counter() - started
         decoded = layout.from_canonical(Decoder(encoded.source()).decode())
         error = _check("napari-sincs", decoded, data, bound)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 import napari_sincs as sincs
-from napari_sincs.codec.cluster import threads_per_worker
-from napari_sincs.codec.container import SincsFile
+from napari_sincs.codec.format.container import SincsFile
+from napari_sincs.codec.training.cluster import threads_per_worker
 
 from .datasets import Dataset
 

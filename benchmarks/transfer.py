@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 
 from napari_sincs.codec.config import CompressionConfig
-from napari_sincs.codec.encoder import GroupSource, intensity_range
-from napari_sincs.codec.fit import CHECK_EVERY, TRANSFER_LR_FACTOR, fit_group, pick_device
+from napari_sincs.codec.device import pick_device
+from napari_sincs.codec.encode.encoder import prepare
+from napari_sincs.codec.encode.planning import design
+from napari_sincs.codec.format.header import ImageMetadata
 from napari_sincs.codec.layout import ArrayLayout
-from napari_sincs.codec.rate import design
+from napari_sincs.codec.presets import CHECK_EVERY, TRANSFER_LR_FACTOR
+from napari_sincs.codec.training.fit import fit_group
 
 from .datasets import Dataset
 
@@ -32,11 +35,10 @@ def measure_transfer(dataset: Dataset, ratio: float, pairs: int) -> list[dict]:
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
     array5d = layout.to_canonical(data)
-    config = CompressionConfig(ratio=ratio).for_shape(array5d.shape).resolved()
+    job, config = prepare(array5d, layout, ImageMetadata(), CompressionConfig(ratio=ratio))
     chosen = design(array5d.shape, data.nbytes / ratio, config)
     plan = chosen.plan
-    lo, hi = intensity_range(array5d)
-    source = GroupSource(array5d, plan, chosen.spec.axes, lo, hi, config, None)
+    source = job.source(plan, chosen.spec.axes)
     device = pick_device(config.device)
     candidates = [g for chain in plan.chains() for g in list(chain)[1:]]
     stride = max(1, len(candidates) // pairs) if candidates else 1

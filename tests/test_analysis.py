@@ -9,7 +9,7 @@ import pytest
 
 import napari_sincs as sincs
 from helpers import FAST, load
-from napari_sincs.analysis import analyse, awc, embedding_entropy
+from napari_sincs.analysis import analyze, awc, embedding_entropy
 from napari_sincs.cli import main
 from napari_sincs.fidelity import fidelity, match, segment
 
@@ -28,12 +28,13 @@ def test_embedding_entropy_counts_occupied_cells():
     assert embedding_entropy(cluster) < 0.2
 
 
+@pytest.mark.slow
 def test_neighbouring_groups_of_a_real_file_are_alike(tmp_path, capsys):
     data = load("nuclei3d_crop.tif")
     path = tmp_path / "n.sincs"
     sincs.compress(data, path, axes="zyx", config=FAST, block=(8, 16, 16))
     with sincs.open_sincs(path) as lazy:
-        result = analyse(lazy)
+        result = analyze(lazy)
         groups = len(lazy.header.plan)
     assert groups == 18 and len(result.pairs) == groups - 1
     summary = result.summary()

@@ -235,6 +235,7 @@ def test_error_bound_holds_on_real_files_and_regions(
         assert lazy.header.max_error == bound
 
 
+@pytest.mark.slow
 def test_a_psnr_target_is_met_with_the_smallest_file_tried(tmp_path):
     data = load("cell_migration_crop.tif")
     path = tmp_path / "psnr.sincs"
@@ -245,6 +246,7 @@ def test_a_psnr_target_is_met_with_the_smallest_file_tried(tmp_path):
     assert sincs.metrics.psnr(data, sincs.decode(path)) == pytest.approx(report.psnr)
 
 
+@pytest.mark.slow
 def test_an_unreachable_psnr_is_reported_not_hidden(tmp_path, nuclei2d):
     report = sincs.compress(
         nuclei2d, tmp_path / "p.sincs", config=FAST.replace(steps=30), psnr=90.0
@@ -280,6 +282,7 @@ def test_auto_family_uses_grids_only_for_uniform_sampling_without_z(tmp_path, nu
     assert made == {"uniform": "grid", "threshold": "pe_mlp"}
 
 
+@pytest.mark.slow
 def test_grid_fits_are_reproducible_with_several_threads(tmp_path):
     movie = np.tile(load("cell_migration_crop.tif"), (2, 2, 2))
     threads = torch.get_num_threads()

@@ -23,6 +23,7 @@ CODECS = {
 }
 
 
+@pytest.mark.slow
 def test_quick_run_measures_every_codec_and_writes_the_report(tmp_path, data_dir):
     data = tmp_path / "data"
     data.mkdir()

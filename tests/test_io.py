@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from napari_sincs.codec.errors import InvalidInputError, MissingFileError, OutputError
-from napari_sincs.codec.header import ImageMetadata
+from napari_sincs.codec.format.header import ImageMetadata
 from napari_sincs.io import read_image, write_tiff
 
 

@@ -16,7 +16,7 @@ import tifffile
 
 import napari_sincs as sincs
 from helpers import FAST, load
-from napari_sincs.codec.container import SincsFile
+from napari_sincs.codec.format.container import SincsFile
 
 SRC = Path(sincs.__file__).parent
 
@@ -34,6 +34,7 @@ def _leftovers(folder: Path, keep: set[str]) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name not in keep)
 
 
+@pytest.mark.slow
 def test_killing_a_compression_never_leaves_a_partial_file(tmp_path, data_dir):
     source = tmp_path / "in.tif"
     source.write_bytes((data_dir / "nuclei2d_crop.tif").read_bytes())
@@ -73,7 +74,7 @@ def test_killing_a_compression_never_leaves_a_partial_file(tmp_path, data_dir):
 
 WRITER = """
 import sys, time
-from napari_sincs.codec.container import write_atomic
+from napari_sincs.codec.format.container import write_atomic
 def chunks():
     for i in range(400):
         time.sleep(0.002)
@@ -82,6 +83,7 @@ write_atomic(sys.argv[1], chunks(), overwrite=True)
 """
 
 
+@pytest.mark.slow
 def test_killing_a_write_midway_keeps_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "big.bin"
     target.write_bytes(b"old contents")
@@ -116,6 +118,7 @@ class ReadCounter:
         return block
 
 
+@pytest.mark.slow
 def test_compression_reads_the_input_a_group_at_a_time(tmp_path):
     movie = np.tile(load("cell_migration_crop.tif"), (2, 2, 2))
     counter = ReadCounter(movie)
@@ -136,6 +139,7 @@ def _eager(movie: np.ndarray, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_large_tiffs_are_read_lazily_and_give_the_same_file(tmp_path):
     data = np.tile(load("nuclei3d_crop.tif"), (2, 1, 1))
     path = tmp_path / "stack.tif"

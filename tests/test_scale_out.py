@@ -14,8 +14,8 @@ import zarr
 import napari_sincs as sincs
 from helpers import FAST, load
 from napari_sincs.cli import main
-from napari_sincs.codec.cluster import threads_per_worker
-from napari_sincs.codec.container import SincsFile
+from napari_sincs.codec.format.container import SincsFile
+from napari_sincs.codec.training.cluster import threads_per_worker
 
 distributed = pytest.importorskip("distributed")
 
@@ -44,6 +44,7 @@ def _blobs(path) -> list[bytes]:
         return [source.read_blob(i) for i in range(source.n_blobs)]
 
 
+@pytest.mark.slow
 def test_chains_fitted_on_two_workers_give_the_serial_file(tmp_path, client):
     data = load("cell_migration_crop.tif")
     serial = sincs.compress(data, tmp_path / "serial.sincs", axes="tyx", config=FAST, **SPLIT)
@@ -59,6 +60,7 @@ def test_chains_fitted_on_two_workers_give_the_serial_file(tmp_path, client):
     assert len(ran_on) == 2
 
 
+@pytest.mark.slow
 def test_a_sincs_file_is_a_dask_array_computed_on_the_cluster(tmp_path, client):
     data = load("nuclei3d_crop.tif")
     path = tmp_path / "n.sincs"
@@ -102,6 +104,7 @@ def _ome_zarr(path, data: np.ndarray) -> None:
     root.attrs["omero"] = {"channels": [{"label": "DNA"}, {"label": "membrane"}]}
 
 
+@pytest.mark.slow
 def test_ome_zarr_in_with_its_metadata_on_local_workers(tmp_path, capsys):
     nuclei = load("nuclei3d_crop.tif")
     data = np.stack([np.stack([nuclei, nuclei[::-1]])] * 2)
@@ -127,6 +130,7 @@ def test_a_zarr_group_without_ngff_metadata_is_explained(tmp_path):
     assert not (tmp_path / "x.sincs").exists()
 
 
+@pytest.mark.slow
 def test_local_workers_share_the_cores_and_match_a_run_with_their_thread_count(tmp_path):
     data = load("cell_migration_crop.tif")
     threads = threads_per_worker(2)

@@ -83,7 +83,7 @@ class GroupAnalysis:
         }
 
 
-def analyse(lazy: SincsArray, tsne_seed: int = 0) -> GroupAnalysis:
+def analyze(lazy: SincsArray, tsne_seed: int = 0) -> GroupAnalysis:
     """AWC between neighbouring groups' weights and decoded pixels, and the weights' t-SNE."""
     decoder = lazy.decoder
     plan = decoder.plan

@@ -8,26 +8,28 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .codec.cluster import cluster_fitter
 from .codec.config import CompressionConfig
-from .codec.container import check_writable, write_container
-from .codec.encoder import encode, intensity_range
+from .codec.encode.encoder import encode, prepare
+from .codec.encode.rate import Encoded
+from .codec.encode.source import canonical
+from .codec.encode.verify import measure_quality
 from .codec.errors import InvalidInputError
-from .codec.fit import CancelToken, ProgressEvent
-from .codec.header import SUPPORTED_DTYPES, ImageMetadata
+from .codec.format.container import check_writable, write_container
+from .codec.format.header import SUPPORTED_DTYPES, ImageMetadata
+from .codec.intensity import intensity_range, normalise
 from .codec.layout import ArrayLayout, default_axes
-from .codec.saliency import channel_thresholds, learn_saliency, normalise, threshold_map
-from .codec.source import canonical
-from .codec.verify import measure_quality
+from .codec.saliency import SaliencyMethod, get_method, resolve
+from .codec.training.cluster import cluster_fitter
 from .io import read_image
 from .lazy import SincsArray, open_sincs
+from .progress import CancelToken, ProgressCallback, check
 
 __all__ = [
     "CompressionReport",
@@ -149,7 +151,8 @@ def _metadata(
 
 def _resolve_saliency(
     saliency: str | np.ndarray | None, layout: ArrayLayout, config: CompressionConfig
-) -> tuple[CompressionConfig, np.ndarray | None]:
+) -> tuple[CompressionConfig, SaliencyMethod | None]:
+    """The config's method (named by `saliency` if a name), or the user's map as a method."""
     if saliency is None:
         return config, None
     if isinstance(saliency, str):
@@ -160,7 +163,7 @@ def _resolve_saliency(
             f"the saliency map has shape {saliency_array.shape} but the image has {layout.shape}; "
             "pass a map of the same shape (e.g. from saliency_map())."
         )
-    return config, layout.to_canonical(saliency_array)
+    return config, resolve(config.saliency, layout.to_canonical(saliency_array))
 
 
 def compress(
@@ -177,7 +180,7 @@ def compress(
     scale: Mapping[str, float] | Sequence[float] | None = None,
     units: Mapping[str, str] | Sequence[str] | None = None,
     channel_names: Sequence[str] | None = None,
-    progress: Callable[[ProgressEvent], None] | None = None,
+    progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     overwrite: bool = False,
     scheduler: str | Any | None = None,
@@ -206,13 +209,28 @@ def compress(
             settings[key] = value
     base = config or CompressionConfig()
     config = base.replace(**settings) if settings else base
-    config, saliency5d = _resolve_saliency(saliency, layout, config)
+    config, method = _resolve_saliency(saliency, layout, config)
     metadata = _metadata(layout, name, scale, units, channel_names)
     target = Path(path)
     check_writable(target, overwrite)
     array5d = canonical(array, layout)
     with cluster_fitter(scheduler, workers, config.device) as fitter:
-        encoded = encode(array5d, layout, metadata, config, saliency5d, progress, cancel, fitter)
+        job, resolved = prepare(array5d, layout, metadata, config, method, progress, cancel, fitter)
+        encoded = encode(job, resolved)
+    return _verify_and_write(encoded, array5d, config, target, overwrite, progress, cancel, started)
+
+
+def _verify_and_write(
+    encoded: Encoded,
+    array5d: Any,
+    config: CompressionConfig,
+    target: Path,
+    overwrite: bool,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    started: float,
+) -> CompressionReport:
+    """Decode what will be written, measure it against the original, write it, report."""
     header = encoded.header
     data_range = max(header.intensity_max) - min(header.intensity_min)
     quality = measure_quality(encoded.source(), array5d, data_range, progress, cancel)
@@ -222,8 +240,7 @@ def compress(
         "max_abs_error": quality.max_error,
         "device": encoded.device,
     }
-    if cancel is not None:
-        cancel.raise_if_cancelled()
+    check(cancel)
     size = write_container(target, {**header.to_dict(), "stats": stats}, encoded.blobs, overwrite)
     encoded.blobs.close()
     encoded.vectors.close()
@@ -231,8 +248,8 @@ def compress(
     guarantee, met = _guarantee(config, ratio, quality.psnr, quality.max_error)
     return CompressionReport(
         path=str(target),
-        shape=layout.shape,
-        axes=layout.axes,
+        shape=header.layout.shape,
+        axes=header.layout.axes,
         dtype=header.dtype,
         raw_bytes=header.raw_bytes,
         file_bytes=size,
@@ -248,7 +265,7 @@ def compress(
         groups=len(header.plan),
         parameters_per_group=header.model.n_parameters,
         family=header.model.family,
-        width=header.model.width,
+        width=header.model.to_dict().get("width", 0),
         bits=header.bits,
         device=encoded.device,
         attempts=encoded.attempts,
@@ -318,18 +335,12 @@ def saliency_map(
     array = np.asarray(_check_array(data))
     layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
     array5d = layout.to_canonical(array)
-    if config.saliency == "uniform":
-        return np.ones(array.shape, dtype=np.float32)
     lo, hi = intensity_range(array5d)
-    out = np.empty(array5d.shape, dtype=np.float32)
-    if config.saliency == "learned":
-        learned = learn_saliency(array5d, lo, hi, config)
-    else:
-        levels = channel_thresholds(array5d, lo, hi, threshold)
+    prepared = get_method(config.saliency).prepare(array5d, lo, hi, config)
+    out = np.ones(array5d.shape, dtype=np.float32)
     for c in range(array5d.shape[1]):
-        normalised = normalise(array5d[:, c], lo[c], hi[c])
-        if config.saliency == "learned":
-            out[:, c] = learned.weights(normalised, config.saliency_floor)
-        else:
-            out[:, c] = threshold_map(normalised, levels[c], config.saliency_floor)
+        index = (slice(None), c, slice(None), slice(None), slice(None))
+        weights = prepared.weights(normalise(array5d[index], lo[c], hi[c]), c, index)
+        if weights is not None:
+            out[index] = weights
     return layout.from_canonical(out)

@@ -21,19 +21,18 @@ from tqdm import tqdm
 from ._version import __version__
 from .api import compress_file, open_sincs
 from .cli_analysis import register as register_analysis
-from .codec.config import FAMILY_CHOICES, GRID_UP_TO_RATIO, SALIENCY_METHODS, CompressionConfig
-from .codec.errors import CompressionCancelled, InvalidInputError, SincsError
-from .codec.fit import CancelToken, ProgressEvent
+from .codec import families, saliency
+from .codec.config import CompressionConfig, parse_block
+from .codec.errors import CompressionCancelled, InvalidConfigError, InvalidInputError, SincsError
 from .io import write_tiff
+from .progress import FIT, STAGE_WORDS, CancelToken, ProgressEvent
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def _block(text: str) -> tuple[int, ...] | None:
     try:
-        return tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected sizes such as 64,64 or 16,64,64, got {text!r}"
-        ) from exc
+        return parse_block(text)
+    except InvalidConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_roi(text: str, shape: Sequence[int]) -> tuple[slice, ...]:
@@ -65,9 +64,6 @@ def parse_roi(text: str, shape: Sequence[int]) -> tuple[slice, ...]:
     return tuple(region)
 
 
-STAGES = {"verify": "verifying", "residual": "residuals"}
-
-
 class _ProgressBar:
     """tqdm bar on stderr, opened at the first progress event (errors before it print alone)."""
 
@@ -93,10 +89,10 @@ class _ProgressBar:
         return self.bar
 
     def __call__(self, event: ProgressEvent) -> None:
-        if event.stage == "fit":
+        if event.stage == FIT:
             if event.attempt != self.attempt:
                 self.attempt = event.attempt
-                self._reset("fitting" if event.attempt == 1 else f"refit {event.attempt}")
+                self._reset(STAGE_WORDS[FIT] if event.attempt == 1 else f"refit {event.attempt}")
             bar = self.bar
             done = (event.group + event.step / event.steps) / event.groups
             bar.set_postfix(
@@ -104,7 +100,7 @@ class _ProgressBar:
             )
         else:
             if event.stage != self.stage:
-                self._reset(STAGES.get(event.stage, event.stage))
+                self._reset(STAGE_WORDS.get(event.stage, event.stage))
             bar = self.bar
             done = event.group / event.groups
         self.stage = event.stage
@@ -238,7 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-sincs {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the codec decides")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_compress(commands)
+    _add_decompress(commands)
+    _add_info(commands)
+    _add_demo(commands)
+    register_analysis(commands)
+    return parser
 
+
+def _add_compress(commands: argparse._SubParsersAction) -> None:
     c = commands.add_parser("compress", help="compress a TIFF/PNG into a .sincs file")
     c.add_argument("input", help="TIFF, OME-TIFF, ImageJ TIFF, PNG or JPEG")
     c.add_argument("-o", "--output", help="output .sincs (default: input name with .sincs)")
@@ -250,20 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lossless", action="store_true", help="bit-exact (same as --max-error 0)")
     c.add_argument("--axes", help="name every dimension, e.g. tyx or zyxc (default: from file)")
     c.add_argument("--groups", type=int, help="interlaced time groups (default: up to 4)")
-    c.add_argument("--block", type=_ints, help="spatial block y,x or z,y,x (default: from budget)")
+    c.add_argument("--block", type=_block, help="spatial block y,x or z,y,x (default: from budget)")
     c.add_argument(
         "--saliency",
-        choices=SALIENCY_METHODS,
-        help="sampling map: threshold (default; sparse, faint signal), learned (Grad-CAM over "
-        "structure classes; dense structure) or uniform",
+        choices=saliency.choices(),
+        help=f"sampling map (default threshold): {saliency.help_text()}",
     )
     c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
-    c.add_argument(
-        "--family",
-        choices=FAMILY_CHOICES,
-        help="networks: auto (default: pe_mlp, or grid with --saliency uniform on images without "
-        f"z at ratios up to {GRID_UP_TO_RATIO:g}), pe_mlp or grid (feature grids)",
-    )
+    c.add_argument("--family", choices=families.choices(), help=f"networks: {families.help_text()}")
     c.add_argument("--steps", type=int, help="training steps of a keyframe group (per family)")
     c.add_argument("--seed", type=int, help="random seed (0)")
     c.add_argument("--device", help="auto, cpu, cuda or cuda:N (auto)")
@@ -274,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.set_defaults(run=_compress)
 
+
+def _add_decompress(commands: argparse._SubParsersAction) -> None:
     d = commands.add_parser("decompress", help="decode a .sincs file (or a region) to OME-TIFF")
     d.add_argument("input", help=".sincs file")
     d.add_argument("-o", "--output", help="output TIFF (default: input name with .tif)")
@@ -282,17 +282,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--force", action="store_true", help="overwrite an existing output")
     d.set_defaults(run=_decompress)
 
+
+def _add_info(commands: argparse._SubParsersAction) -> None:
     i = commands.add_parser("info", help="describe a .sincs file")
     i.add_argument("input", help=".sincs file")
     i.add_argument("--json", action="store_true", help="print as JSON")
     i.set_defaults(run=_info)
 
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
     m = commands.add_parser("demo", help="round trip on the bundled sample, with a preview PNG")
     m.add_argument("-o", "--output", default="sincs-demo", help="output folder (sincs-demo)")
     m.add_argument("--ratio", type=float, default=100.0, help="target compression ratio (100)")
     m.set_defaults(run=_demo)
-    register_analysis(commands)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

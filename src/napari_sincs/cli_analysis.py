@@ -40,10 +40,10 @@ def _print(values: dict, as_json: bool) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from .analysis import analyse, plot_analysis
+    from .analysis import analyze, plot_analysis
 
     with open_sincs(args.input, cache_bytes=0) as lazy:
-        result = analyse(lazy)
+        result = analyze(lazy)
     summary = {"file": args.input, "groups": len(lazy.header.plan), **result.summary()}
     if args.plot:
         plot_analysis(result, args.plot, Path(args.input).name)

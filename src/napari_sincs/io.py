@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .codec.errors import InvalidInputError, MissingFileError, OutputError
-from .codec.header import ImageMetadata
+from .codec.format.header import ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
 from .lazy import normalise_key
 from .ome_zarr import is_zarr, read_zarr

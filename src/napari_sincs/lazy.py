@@ -10,65 +10,39 @@ from __future__ import annotations
 
 import math
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .codec.container import SincsFile
-from .codec.decode import Decoder, level_count, level_shape
-from .codec.header import FileHeader
+from .codec.decode.cache import LruCache
+from .codec.decode.decoder import Decoder, level_count, level_shape
+from .codec.device import pick_device
+from .codec.format.container import SincsFile
+from .codec.format.header import FileHeader
 from .codec.layout import CANONICAL
 
 TILE = 256
 DEFAULT_CACHE_BYTES = 256 << 20
 
 
-class TileCache:
-    """Thread-safe LRU of decoded tiles, bounded in bytes."""
+class TileCache(LruCache):
+    """Thread-safe LRU of decoded tiles, bounded in bytes (shared by every level of a file)."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.hits = 0
-        self.misses = 0
-        self._tiles: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(max_bytes, weigh=lambda tile: tile.nbytes)
 
-    def get(self, key: tuple) -> np.ndarray | None:
-        with self._lock:
-            tile = self._tiles.get(key)
-            if tile is None:
-                self.misses += 1
-                return None
-            self._tiles.move_to_end(key)
-            self.hits += 1
-            return tile
+    @property
+    def max_bytes(self) -> int:
+        return self.capacity
 
-    def put(self, key: tuple, tile: np.ndarray) -> None:
-        if tile.nbytes > self.max_bytes:
-            return
-        with self._lock:
-            old = self._tiles.pop(key, None)
-            if old is not None:
-                self.bytes -= old.nbytes
-            self._tiles[key] = tile
-            self.bytes += tile.nbytes
-        self.trim()
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        self.capacity = value
 
-    def trim(self) -> None:
-        """Drop the least recently used tiles until the cache fits its budget."""
-        with self._lock:
-            while self.bytes > self.max_bytes and self._tiles:
-                _, dropped = self._tiles.popitem(last=False)
-                self.bytes -= dropped.nbytes
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tiles.clear()
-            self.bytes = 0
+    @property
+    def bytes(self) -> int:
+        return self.used
 
 
 def normalise_key(key: Any, shape: tuple[int, ...]) -> list[int | slice]:
@@ -292,8 +266,6 @@ def open_sincs(
     device: str = "auto",
 ) -> SincsArray:
     """Open a .sincs file as a lazy array; nothing is decoded until it is indexed."""
-    from .codec.fit import pick_device
-
     source = SincsFile(path)
     try:
         decoder = Decoder(source, device=pick_device(device))

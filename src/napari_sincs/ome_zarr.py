@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .codec.errors import InvalidInputError, MissingFileError
-from .codec.header import ImageMetadata
+from .codec.format.header import ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
 
 _UNITS = {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm", "second": "s"}
@@ -64,6 +64,18 @@ def read_zarr(path: str | Path, axes: str | None = None) -> tuple[Any, str, Imag
     image = multiscales[0]
     datasets = image.get("datasets") or [{"path": "0"}]
     array = node[datasets[0]["path"]]
+    named = _image_axes(image, array, axes)
+    metadata = ImageMetadata(
+        name=name,
+        scale=_scale(datasets[0], named),
+        units=_units(image, named),
+        channel_names=_channel_names(meta, named, array.shape),
+    )
+    return array, named, metadata
+
+
+def _image_axes(image: dict[str, Any], array: Any, axes: str | None) -> str:
+    """The axes given, else the image's NGFF axes, else the default for its dimensions."""
     ngff_axes = [a["name"] if isinstance(a, dict) else str(a) for a in image.get("axes", [])]
     named = axes or "".join(a.lower() for a in ngff_axes) or default_axes(array.ndim)
     try:
@@ -73,19 +85,31 @@ def read_zarr(path: str | Path, axes: str | None = None) -> tuple[Any, str, Imag
             f"the OME-Zarr axes {ngff_axes} do not fit napari-sincs ({exc}); give axes "
             "naming every dimension with t, c, z, y, x."
         ) from exc
+    return named
+
+
+def _scale(dataset: dict[str, Any], axes: str) -> dict[str, float]:
+    """Voxel sizes along z, y, x from the full-resolution level's scale transform."""
     scale: dict[str, float] = {}
-    for transform in datasets[0].get("coordinateTransformations", []):
+    for transform in dataset.get("coordinateTransformations", []):
         if transform.get("type") == "scale":
             values = [float(v) for v in transform["scale"]]
-            scale = {a: v for a, v in zip(named, values) if a in "zyx" and math.isfinite(v)}
-            scale = {a: v for a, v in scale.items() if v > 0}
+            scale = {a: v for a, v in zip(axes, values) if a in "zyx" and math.isfinite(v)}
+    return {a: v for a, v in scale.items() if v > 0}
+
+
+def _units(image: dict[str, Any], axes: str) -> dict[str, str]:
     units = {}
-    for axis, spec in zip(named, image.get("axes", [])):
+    for axis, spec in zip(axes, image.get("axes", [])):
         if isinstance(spec, dict) and spec.get("unit") and axis in "zyx":
             units[axis] = _UNITS.get(spec["unit"], spec["unit"])
+    return units
+
+
+def _channel_names(meta: dict[str, Any], axes: str, shape: tuple[int, ...]) -> list[str]:
+    """omero channel labels, if there is one for every channel."""
     channels = (meta.get("omero") or {}).get("channels") or []
     names = [str(c.get("label", "")) for c in channels]
-    if "c" not in named or len(names) != array.shape[named.index("c")] or not all(names):
-        names = []
-    metadata = ImageMetadata(name=name, scale=scale, units=units, channel_names=names)
-    return array, named, metadata
+    if "c" not in axes or len(names) != shape[axes.index("c")] or not all(names):
+        return []
+    return names

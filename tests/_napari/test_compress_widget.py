@@ -10,12 +10,14 @@ from helpers import load
 from napari_sincs import CompressionConfig
 from napari_sincs._napari.commands import COMPRESS_WIDGET, compress_active_layer
 from napari_sincs._napari.compress_widget import (
-    LEARNED_LEVELS,
     LEVELS_KEY,
     CompressWidget,
     saliency_labels,
     saliency_weights,
 )
+from napari_sincs.codec.saliency import get_method
+
+LEARNED_LEVELS = get_method("learned").preview_levels
 
 
 @pytest.fixture
@@ -120,6 +122,7 @@ def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
     assert left < right
 
 
+@pytest.mark.slow
 def test_learned_preview_shows_four_levels_of_weight_that_map_back(viewer_with_image):
     widget = CompressWidget(viewer_with_image)
     widget.saliency.setCurrentText("learned")

@@ -23,6 +23,7 @@ def test_manifest_is_valid_and_everything_it_names_imports():
     assert "napari/layers/data" in contributions.menus
 
 
+@pytest.mark.slow
 def test_save_selected_layer_writes_a_sincs_file(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     data = load("nuclei3d_crop.tif")

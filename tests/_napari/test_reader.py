@@ -68,7 +68,7 @@ def _camera(viewer):
 
 def _tiles(lazy, level):
     cache = shared_cache()
-    return sorted(k[5:] for k in cache._tiles if k[0] == id(lazy.decoder) and k[1] == level)
+    return sorted(k[5:] for k in cache.held() if k[0] == id(lazy.decoder) and k[1] == level)
 
 
 def test_only_the_visible_tiles_are_decoded(make_napari_viewer, mosaic, qtbot):

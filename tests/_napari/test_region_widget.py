@@ -26,7 +26,7 @@ def test_visible_region_of_the_current_plane_becomes_a_layer(
     assert added.data.shape == (1, 48, 48)
     np.testing.assert_array_equal(added.data, full[5:6])
     np.testing.assert_allclose(added.translate, [5.0, 0, 0])
-    planes = {key[4] for key in shared_cache()._tiles if key[0] == id(lazy.decoder)}
+    planes = {key[4] for key in shared_cache().held() if key[0] == id(lazy.decoder)}
     assert 5 in planes
     assert len(planes) <= 3, "only the planes napari showed (first, middle, current) are decoded"
 

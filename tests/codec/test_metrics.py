@@ -2,13 +2,7 @@ import math
 
 import numpy as np
 
-from napari_sincs.codec.metrics import (
-    QualityAccumulator,
-    compression_ratio,
-    foreground_iou,
-    psnr,
-    ssim,
-)
+from napari_sincs.codec.metrics import QualityAccumulator, psnr, ssim
 
 
 def test_psnr_of_known_error():
@@ -41,12 +35,3 @@ def test_accumulator_matches_whole_array_metrics(nuclei2d):
         acc.add(plane, noisy_plane)
     assert math.isclose(acc.psnr, psnr(stack, noisy), rel_tol=1e-9)
     assert math.isclose(acc.ssim, ssim(stack, noisy, data_range), rel_tol=1e-9)
-
-
-def test_iou_and_ratio():
-    a = np.zeros((4, 4))
-    a[:2] = 10
-    b = a.copy()
-    b[:1] = 0
-    assert foreground_iou(a, b, threshold=5) == 0.5
-    assert compression_ratio(1000, 10) == 100

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -35,10 +34,13 @@ from qtpy.QtWidgets import (
 )
 
 from ..api import CompressionReport, compress, saliency_map
-from ..codec.config import FAMILY_CHOICES, GRID_UP_TO_RATIO, SALIENCY_METHODS, CompressionConfig
-from ..codec.errors import CompressionCancelled, InvalidInputError, SincsError
-from ..codec.fit import CancelToken, ProgressEvent, pick_device
+from ..codec import families
+from ..codec import saliency as saliency_methods
+from ..codec.config import CompressionConfig, parse_block
+from ..codec.device import describe_device
+from ..codec.errors import CompressionCancelled, SincsError
 from ..codec.layout import ArrayLayout
+from ..progress import FIT, RESIDUAL, CancelToken, ProgressEvent
 from .layers import axes_for, physical_metadata
 from .notify import notify_error
 
@@ -48,18 +50,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SALIENCY_SUFFIX = " saliency"
-LEARNED_LEVELS = 4
 LEVELS_KEY = "sincs_saliency_levels"
 QUALITY_MODES = ("ratio", "PSNR", "max error", "lossless")
 PROGRESS_INTERVAL = 0.05
-
-
-def describe_device() -> str:
-    """What compression will run on, in words."""
-    device = pick_device("auto")
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads; no CUDA GPU found)"
 
 
 def _size(nbytes: float) -> str:
@@ -94,7 +87,15 @@ class CompressWidget(QWidget):
         self.cancel_token: CancelToken | None = None
         self.report: CompressionReport | None = None
         self._last_emit = 0.0
+        self._make_target_controls()
+        self._make_saliency_controls()
+        self._make_run_controls()
+        self._lay_out()
+        self._connect()
+        self._refresh_layers()
 
+    def _make_target_controls(self) -> None:
+        """The layer, its axes, and what the file must guarantee."""
         self.layer_box = QComboBox()
         self.info = QLabel()
         self.info.setWordWrap(True)
@@ -116,8 +117,11 @@ class CompressWidget(QWidget):
         self.time_groups.setSpecialValueText("auto")
         self.block = QLineEdit("auto")
         self.block.setToolTip("Spatial block: y,x or z,y,x in pixels, or auto")
+
+    def _make_saliency_controls(self) -> None:
         self.saliency = QComboBox()
-        self.saliency.addItems(list(SALIENCY_METHODS))
+        self.saliency.addItems(list(saliency_methods.choices()))
+        self.saliency.setToolTip(saliency_methods.help_text())
         self.otsu = QCheckBox("Otsu")
         self.otsu.setChecked(True)
         self.threshold = QDoubleSpinBox(
@@ -129,13 +133,13 @@ class CompressWidget(QWidget):
         )
         self.floor.setSingleStep(0.05)
         self.preview_button = QPushButton("Preview saliency")
+
+    def _make_run_controls(self) -> None:
+        """Networks, output, device, and the buttons and displays of a run."""
         self.family = QComboBox()
-        self.family.addItems(list(FAMILY_CHOICES))
+        self.family.addItems(list(families.choices()))
         self.family.setToolTip(
-            "auto: pe_mlp, or grid with uniform sampling on 2D and 2D+T layers up to "
-            f"{GRID_UP_TO_RATIO:g}x; "
-            "pe_mlp: positional encoding and an MLP per group; grid: multi-resolution feature "
-            "grids and a small MLP (see docs/benchmarks.md for which suits your data)"
+            f"{families.help_text()} (see docs/benchmarks.md for which suits your data)"
         )
         self.steps = QSpinBox(minimum=0, maximum=1_000_000, value=0)
         self.steps.setSpecialValueText("auto")
@@ -156,43 +160,39 @@ class CompressWidget(QWidget):
         self.open_result = QPushButton("Open result beside the original")
         self.open_result.setEnabled(False)
 
+    def _lay_out(self) -> None:
         form = QFormLayout()
-        form.addRow("Layer", self.layer_box)
-        form.addRow("", self.info)
-        form.addRow("Axes", self.axes)
-        form.addRow("Guarantee", self.mode)
-        form.addRow("Target ratio", self.ratio)
-        form.addRow("Target PSNR", self.psnr)
-        form.addRow("Max error", self.max_error)
         self._form = form
-        form.addRow("Time groups", self.time_groups)
-        form.addRow("Block", self.block)
-        form.addRow("Saliency", self.saliency)
-        threshold_row = QHBoxLayout()
-        threshold_row.addWidget(self.threshold)
-        threshold_row.addWidget(self.otsu)
-        form.addRow("Threshold", threshold_row)
-        form.addRow("Floor", self.floor)
-        form.addRow("", self.preview_button)
-        form.addRow("Networks", self.family)
-        form.addRow("Steps", self.steps)
-        output_row = QHBoxLayout()
-        output_row.addWidget(self.output)
-        output_row.addWidget(self.browse)
-        form.addRow("Output", output_row)
-        form.addRow("", self.overwrite)
-        form.addRow("Device", self.device)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start)
-        buttons.addWidget(self.cancel)
+        for label, field in (
+            ("Layer", self.layer_box),
+            ("", self.info),
+            ("Axes", self.axes),
+            ("Guarantee", self.mode),
+            ("Target ratio", self.ratio),
+            ("Target PSNR", self.psnr),
+            ("Max error", self.max_error),
+            ("Time groups", self.time_groups),
+            ("Block", self.block),
+            ("Saliency", self.saliency),
+            ("Threshold", _row(self.threshold, self.otsu)),
+            ("Floor", self.floor),
+            ("", self.preview_button),
+            ("Networks", self.family),
+            ("Steps", self.steps),
+            ("Output", _row(self.output, self.browse)),
+            ("", self.overwrite),
+            ("Device", self.device),
+        ):
+            form.addRow(label, field)
         outer = QVBoxLayout(self)
         outer.addLayout(form)
-        outer.addLayout(buttons)
+        outer.addLayout(_row(self.start, self.cancel))
         outer.addWidget(self.progress)
         outer.addWidget(self.result)
         outer.addWidget(self.open_result)
         outer.addStretch()
 
+    def _connect(self) -> None:
         self.layer_box.currentIndexChanged.connect(self._layer_changed)
         self.mode.currentTextChanged.connect(self._mode_changed)
         self._mode_changed()
@@ -211,7 +211,6 @@ class CompressWidget(QWidget):
         for event in (events.inserted, events.removed, events.reordered):
             event.connect(self._refresh_layers)
         self.viewer.layers.selection.events.active.connect(self._follow_active)
-        self._refresh_layers()
 
     # layers -----------------------------------------------------------------------------
 
@@ -290,16 +289,8 @@ class CompressWidget(QWidget):
         self.steps.setValue(default)
 
     def config(self) -> CompressionConfig:
-        """The settings shown in the widget (raises InvalidInputError on a bad block)."""
-        text = self.block.text().strip().lower()
-        block = None
-        if text and text != "auto":
-            try:
-                block = tuple(int(v) for v in text.replace("x", ",").split(","))
-            except ValueError as exc:
-                raise InvalidInputError(
-                    f"block {text!r} is not sizes like 64,64 or 16,64,64 (or auto)."
-                ) from exc
+        """The settings shown in the widget (raises InvalidConfigError on a bad block)."""
+        block = parse_block(self.block.text())
         mode = self.mode.currentText()
         return CompressionConfig(
             ratio=self.ratio.value(),
@@ -343,7 +334,7 @@ class CompressWidget(QWidget):
         except SincsError as exc:
             notify_error(str(exc))
             return None
-        levels = LEARNED_LEVELS if config.saliency == "learned" else 1
+        levels = saliency_methods.get_method(config.saliency).preview_levels
         labels = saliency_labels(weights, config.saliency_floor, levels)
         if layer.rgb:
             labels = labels.max(axis=axes.index("c"))
@@ -362,7 +353,7 @@ class CompressWidget(QWidget):
         )
 
     def _refresh_preview(self, *args: Any) -> None:
-        if self.saliency.currentText() == "learned":
+        if not saliency_methods.get_method(self.saliency.currentText()).live_preview:
             return
         layer = self.layer()
         if layer is not None and self.saliency_layer(layer) is not None:
@@ -383,10 +374,10 @@ class CompressWidget(QWidget):
             axes = self.axes.text().strip().lower()
             ArrayLayout(axes, data.shape)
             scale, units = physical_metadata(axes, layer.scale, getattr(layer, "units", None))
-            saliency = self.saliency_layer(layer)
+            painted = self.saliency_layer(layer)
             edited = None
-            if saliency is not None:
-                edited = saliency_weights(saliency.data, saliency.metadata.get(LEVELS_KEY, 1))
+            if painted is not None:
+                edited = saliency_weights(painted.data, painted.metadata.get(LEVELS_KEY, 1))
                 if layer.rgb:
                     edited = np.broadcast_to(np.expand_dims(edited, axes.index("c")), data.shape)
         except SincsError as exc:
@@ -429,18 +420,18 @@ class CompressWidget(QWidget):
 
     def _emit_progress(self, event: ProgressEvent) -> None:
         now = time.monotonic()
-        last_step = event.stage == "fit" and event.step == event.steps
+        last_step = event.stage == FIT and event.step == event.steps
         if now - self._last_emit >= PROGRESS_INTERVAL or last_step:
             self._last_emit = now
             self.progressed.emit(event)
 
     def _show_progress(self, event: ProgressEvent) -> None:
-        if event.stage == "fit":
+        if event.stage == FIT:
             done = (event.group + event.step / max(1, event.steps)) / event.groups
             refit = "" if event.attempt == 1 else f" (refit {event.attempt})"
             text = f"group {event.group + 1}/{event.groups}{refit} · loss {event.loss:.2e}"
             self.progress.setValue(int(900 * done))
-        elif event.stage == "residual":
+        elif event.stage == RESIDUAL:
             text = f"residual of group {event.group}/{event.groups}"
             self.progress.setValue(900)
         else:
@@ -492,3 +483,10 @@ class CompressWidget(QWidget):
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "image"
+
+
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for widget in widgets:
+        row.addWidget(widget)
+    return row

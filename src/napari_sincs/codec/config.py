@@ -1,44 +1,116 @@
 """CompressionConfig: every knob of a compression in one validated dataclass.
 
 The whole config is serialised into the .sincs header, so a file always says how it was made.
+Which families and saliency methods exist comes from their registries (families/, saliency/).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import families, presets, saliency
+from .device import DEVICES
 from .errors import InvalidConfigError
-
-SALIENCY_METHODS = ("threshold", "uniform", "learned")
-INR_FAMILIES = ("pe_mlp", "grid")
-FAMILY_CHOICES = ("auto", *INR_FAMILIES)
-# family "auto" (docs/benchmarks.md, "Network family"): on images without z (2D, 2D+T, channels)
-# feature grids beat the PE-MLP's global PSNR on most images at 30x and 100x (up to +4.4 dB) and
-# lose on most at 300x and above; on z stacks the PE-MLP wins at nearly every ratio. With a
-# saliency map the PE-MLP stays: grid cells hold a fixed share of the capacity whatever the
-# sampling, so saliency cannot move it onto the structures (PSNR inside the objects 0.7 to 6.5 dB
-# lower).
-GRID_UP_TO_RATIO = 170.0
-# Hidden layers of the MLP when not given: the PE network needs depth, the grid family's features
-# are already local, so a small MLP suffices.
-DEFAULT_DEPTH = {"pe_mlp": 3, "grid": 2}
-# Training when not given, per family: (steps of a chain's first group, batch, learning rate).
-# Small batches suit the PE-MLP on two cores; grids learn faster from larger batches.
-DEFAULT_TRAINING = {"pe_mlp": (6000, 1024, 5e-3), "grid": (2000, 4096, 1e-2)}
-GRID_WIDTH = 16
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise InvalidConfigError(message)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _whole(least: int, most: float = math.inf) -> Callable[[Any], bool]:
+    return lambda v: _is_whole(v) and least <= v <= most
+
+
+def _number(check: Callable[[float], bool]) -> Callable[[Any], bool]:
+    return lambda v: _is_number(v) and check(v)
+
+
+def _block_valid(block: Any) -> bool:
+    return len(block) in (2, 3) and all(isinstance(b, int) and b >= 2 for b in block)
+
+
+def _device_valid(device: Any) -> bool:
+    return isinstance(device, str) and (device in DEVICES or device.startswith("cuda:"))
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+# (field, check, what it must be, advice): checked in this order; the error reads
+# "<field> <what> (got <value>)<advice>."
+_RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
+    ("ratio", _number(lambda v: v > 1), "must be a number above 1", "; ask for e.g. ratio=100"),
+    ("psnr", _optional(_number(lambda v: 0 < v < 200)), "is a target in dB between 0 and 200", ""),
+    (
+        "max_error",
+        _optional(_number(lambda v: v >= 0)),
+        "is a bound in intensity units ≥ 0, 0 meaning lossless",
+        "",
+    ),
+    ("time_groups", _optional(_whole(1)), "must be a whole number ≥ 1 or None", ""),
+    ("block", _optional(_block_valid), "must be 2 (y, x) or 3 (z, y, x) whole numbers ≥ 2", ""),
+    ("saliency", lambda v: v in saliency.choices(), "must be one of {saliency}", ""),
+    (
+        "threshold",
+        _optional(_number(lambda v: 0 <= v <= 1)),
+        "is a normalised intensity in [0, 1]",
+        "; leave it unset to use Otsu's threshold",
+    ),
+    (
+        "saliency_floor",
+        _number(lambda v: 0 < v <= 1),
+        "must be in (0, 1] so that background is still sampled",
+        "",
+    ),
+    ("family", lambda v: v in families.choices(), "must be one of {families}", ""),
+    (
+        "width",
+        _optional(_whole(2, 1024)),
+        "must be between 2 and 1024",
+        "; leave it unset to size the networks from the ratio",
+    ),
+    ("depth", _optional(_whole(1, 16)), "(hidden layers) must be between 1 and 16", ""),
+    ("grid_levels", _whole(1, 6), "must be between 1 and 6", ""),
+    ("features", _optional(_whole(1, 8)), "(per grid point) must be between 1 and 8", ""),
+    ("frequencies", _optional(_whole(0, 16)), "must be between 0 and 16", ""),
+    ("steps", _optional(_whole(1)), "must be a whole number ≥ 1", ""),
+    ("transfer_steps", _optional(_whole(1)), "must be a whole number ≥ 1", ""),
+    ("batch_size", _optional(_whole(16)), "must be a whole number ≥ 16", ""),
+    ("learning_rate", _optional(_number(lambda v: 0 < v < 1)), "must be in (0, 1)", ""),
+    ("weight_bits", _number(lambda v: 2 <= v <= 16), "must be between 2 and 16", ""),
+    ("keyframe_interval", _whole(1), "must be a whole number ≥ 1", ""),
+    ("weight_transfer", _is_bool, "is True or False", ""),
+    ("residual_coding", _is_bool, "is True or False", ""),
+    ("output_refit", _is_bool, "is True or False", ""),
+    ("seed", _is_whole, "must be a whole number", ""),
+    ("device", _device_valid, "must be one of " + ", ".join(DEVICES) + " or cuda:N", ""),
+)
+
+
+def parse_block(text: str) -> tuple[int, ...] | None:
+    """A block typed by a user ("64,64", "16x64x64"; "auto" or nothing: None)."""
+    text = text.strip().lower()
+    if not text or text == "auto":
+        return None
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError as exc:
+        raise InvalidConfigError(
+            f"block {text!r} is not sizes like 64,64 or 16,64,64 (or auto)."
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -79,146 +151,48 @@ class CompressionConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check(
-            _is_number(self.ratio) and self.ratio > 1,
-            f"ratio must be a number above 1 (got {self.ratio!r}); ask for e.g. ratio=100.",
-        )
-        if self.psnr is not None:
-            _check(
-                _is_number(self.psnr) and 0 < self.psnr < 200,
-                f"psnr is a target in dB between 0 and 200 (got {self.psnr!r}).",
-            )
-        if self.max_error is not None:
-            _check(
-                _is_number(self.max_error) and self.max_error >= 0,
-                f"max_error is a bound in intensity units ≥ 0, 0 meaning lossless "
-                f"(got {self.max_error!r}).",
-            )
-        _check(
-            self.psnr is None or self.max_error is None,
-            "ask for either a PSNR or a maximum error, not both (max_error already bounds "
-            "every voxel).",
-        )
-        if self.time_groups is not None:
-            _check(
-                isinstance(self.time_groups, int) and self.time_groups >= 1,
-                f"time_groups must be a whole number ≥ 1 or None (got {self.time_groups!r}).",
-            )
         if self.block is not None:
-            block = tuple(self.block)
-            _check(
-                len(block) in (2, 3) and all(isinstance(b, int) and b >= 2 for b in block),
-                f"block must be 2 (y, x) or 3 (z, y, x) whole numbers ≥ 2 (got {self.block!r}).",
-            )
-            object.__setattr__(self, "block", block)
-        _check(
-            self.saliency in SALIENCY_METHODS,
-            f"saliency must be one of {', '.join(SALIENCY_METHODS)} (got {self.saliency!r}).",
-        )
-        if self.threshold is not None:
-            _check(
-                _is_number(self.threshold) and 0 <= self.threshold <= 1,
-                f"threshold is a normalised intensity in [0, 1] (got {self.threshold!r}); "
-                "leave it unset to use Otsu's threshold.",
-            )
-        _check(
-            _is_number(self.saliency_floor) and 0 < self.saliency_floor <= 1,
-            f"saliency_floor must be in (0, 1] so that background is still sampled "
-            f"(got {self.saliency_floor!r}).",
-        )
-        _check(
-            self.family in FAMILY_CHOICES,
-            f"family must be one of {', '.join(FAMILY_CHOICES)} (got {self.family!r}).",
-        )
-        if self.width is not None:
-            _check(
-                isinstance(self.width, int) and 2 <= self.width <= 1024,
-                f"width must be between 2 and 1024 (got {self.width!r}); leave it unset to "
-                "size the networks from the ratio.",
-            )
-        if self.depth is not None:
-            _check(
-                isinstance(self.depth, int) and 1 <= self.depth <= 16,
-                f"depth (hidden layers) must be between 1 and 16 (got {self.depth!r}).",
-            )
-        _check(
-            isinstance(self.grid_levels, int) and 1 <= self.grid_levels <= 6,
-            f"grid_levels must be between 1 and 6 (got {self.grid_levels!r}).",
-        )
-        if self.features is not None:
-            _check(
-                isinstance(self.features, int) and 1 <= self.features <= 8,
-                f"features (per grid point) must be between 1 and 8 (got {self.features!r}).",
-            )
-        if self.frequencies is not None:
-            _check(
-                isinstance(self.frequencies, int) and 0 <= self.frequencies <= 16,
-                f"frequencies must be between 0 and 16 (got {self.frequencies!r}).",
-            )
-        if self.steps is not None:
-            _check(
-                isinstance(self.steps, int) and self.steps >= 1,
-                f"steps must be a whole number ≥ 1 (got {self.steps!r}).",
-            )
-        if self.transfer_steps is not None:
-            _check(
-                isinstance(self.transfer_steps, int) and self.transfer_steps >= 1,
-                f"transfer_steps must be a whole number ≥ 1 (got {self.transfer_steps!r}).",
-            )
-        if self.batch_size is not None:
-            _check(
-                isinstance(self.batch_size, int) and self.batch_size >= 16,
-                f"batch_size must be a whole number ≥ 16 (got {self.batch_size!r}).",
-            )
-        if self.learning_rate is not None:
-            _check(
-                _is_number(self.learning_rate) and 0 < self.learning_rate < 1,
-                f"learning_rate must be in (0, 1) (got {self.learning_rate!r}).",
-            )
-        _check(
-            _is_number(self.weight_bits) and 2 <= self.weight_bits <= 16,
-            f"weight_bits must be between 2 and 16 (got {self.weight_bits!r}).",
-        )
-        _check(
-            isinstance(self.keyframe_interval, int) and self.keyframe_interval >= 1,
-            f"keyframe_interval must be a whole number ≥ 1 (got {self.keyframe_interval!r}).",
-        )
-        for name in ("weight_transfer", "residual_coding", "output_refit"):
+            object.__setattr__(self, "block", tuple(self.block))
+        names = {
+            "saliency": ", ".join(saliency.choices()),
+            "families": ", ".join(families.choices()),
+        }
+        for name, check, what, advice in _RULES:
             value = getattr(self, name)
-            _check(isinstance(value, bool), f"{name} is True or False (got {value!r}).")
-        _check(isinstance(self.seed, int), f"seed must be a whole number (got {self.seed!r}).")
-        _check(
-            isinstance(self.device, str)
-            and (self.device in DEVICES or self.device.startswith("cuda:")),
-            f"device must be one of {', '.join(DEVICES)} or cuda:N (got {self.device!r}).",
-        )
+            if not check(value):
+                raise InvalidConfigError(f"{name} {what.format(**names)} (got {value!r}){advice}.")
+            if name == "max_error" and value is not None and self.psnr is not None:
+                raise InvalidConfigError(
+                    "ask for either a PSNR or a maximum error, not both (max_error already "
+                    "bounds every voxel)."
+                )
 
     def for_shape(self, shape: tuple[int, ...], saliency_map: bool = False) -> CompressionConfig:
         """A copy whose family "auto" is chosen for a canonical (t, c, z, y, x) shape, the asked
         ratio (the first guess of a PSNR search, the networks' ratio under max_error) and the
         sampling (`saliency_map`: the caller passes its own map)."""
-        if self.family != "auto":
+        if self.family != families.AUTO:
             return self
         uniform = self.saliency == "uniform" and not saliency_map
-        grid = uniform and shape[2] == 1 and self.ratio <= GRID_UP_TO_RATIO
-        return self.replace(family="grid" if grid else "pe_mlp")
+        return self.replace(family=families.choose_auto(shape, self.ratio, uniform))
 
     def resolved(self) -> CompressionConfig:
         """A copy with every family default filled in (what a file records it was made with)."""
-        if self.family == "auto":
+        if self.family == families.AUTO:
             raise InvalidConfigError(
                 'family "auto" depends on the data; call for_shape(shape) before resolved().'
             )
-        steps, batch, rate = DEFAULT_TRAINING[self.family]
-        steps = self.steps if self.steps is not None else steps
+        tuning = families.get_family(self.family).tuning
+        steps = self.steps if self.steps is not None else tuning.steps
+        transfer = max(1, steps // presets.TRANSFER_STEPS_FRACTION)
         return self.replace(
-            depth=self.depth if self.depth is not None else DEFAULT_DEPTH[self.family],
+            depth=self.depth if self.depth is not None else tuning.depth,
             steps=steps,
-            transfer_steps=self.transfer_steps
-            if self.transfer_steps is not None
-            else max(1, steps // 3),
-            batch_size=self.batch_size if self.batch_size is not None else batch,
-            learning_rate=self.learning_rate if self.learning_rate is not None else rate,
+            transfer_steps=self.transfer_steps if self.transfer_steps is not None else transfer,
+            batch_size=self.batch_size if self.batch_size is not None else tuning.batch_size,
+            learning_rate=self.learning_rate
+            if self.learning_rate is not None
+            else tuning.learning_rate,
         )
 
     def replace(self, **changes: Any) -> CompressionConfig:
@@ -236,7 +210,11 @@ class CompressionConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompressionConfig:
-        """Rebuild from a header; keys from newer versions are kept aside in `extra`, not lost."""
+        """Rebuild from a header; keys from newer versions are kept aside in `extra`, not lost.
+
+        A saliency method this installation does not know (a plug-in's) is kept as recorded:
+        it only guided training, so the file decodes without it.
+        """
         if not isinstance(data, dict):
             raise InvalidConfigError(f"config must be a mapping, got {type(data).__name__}.")
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -244,7 +222,16 @@ class CompressionConfig:
         if known.get("block") is not None:
             known["block"] = tuple(known["block"])
         extra = {k: v for k, v in data.items() if k not in names}
+        method = known.get("saliency")
+        foreign = (
+            isinstance(method, str) and method.isidentifier() and method not in saliency.choices()
+        )
+        if foreign:
+            known.pop("saliency")
         try:
-            return cls(**known, extra=extra)
+            config = cls(**known, extra=extra)
         except TypeError as exc:
             raise InvalidConfigError(f"config has a value of the wrong type: {exc}") from exc
+        if foreign:
+            object.__setattr__(config, "saliency", method)
+        return config

@@ -142,16 +142,18 @@ class GroupPlan:
             x.stop - x.start,
         )
 
+    def index(self, group: Group) -> tuple[slice, int, slice, slice, slice]:
+        """Where a group's voxels sit in a canonical array: (frames, channel, z, y, x)."""
+        z, y, x = self.spatial_slices(group.block)
+        return (slice(group.phase, None, self.time_groups), group.channel, z, y, x)
+
     def extract(self, array5d: np.ndarray, group: Group) -> np.ndarray:
         """The voxels of one group, (frames, z, y, x), copied out of a canonical array."""
-        z, y, x = self.spatial_slices(group.block)
-        t = slice(group.phase, None, self.time_groups)
-        return np.ascontiguousarray(array5d[t, group.channel, z, y, x])
+        return np.ascontiguousarray(array5d[self.index(group)])
 
     def insert(self, array5d: np.ndarray, group: Group, values: np.ndarray) -> None:
         """Write one group's voxels back into a canonical array (inverse of extract)."""
-        z, y, x = self.spatial_slices(group.block)
-        array5d[group.phase :: self.time_groups, group.channel, z, y, x] = values
+        array5d[self.index(group)] = values
 
     def chains(self) -> list[range]:
         """Runs of group indices that start with a keyframe and never cross a channel."""

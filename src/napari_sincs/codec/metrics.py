@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from skimage.filters import threshold_otsu
-from skimage.metrics import structural_similarity
 
 
 def psnr(original: np.ndarray, decoded: np.ndarray, data_range: float | None = None) -> float:
@@ -25,6 +23,8 @@ def psnr(original: np.ndarray, decoded: np.ndarray, data_range: float | None = N
 
 def slice_ssim(original: np.ndarray, decoded: np.ndarray, data_range: float) -> float:
     """SSIM of one 2D image; nan when it is too small for the 3x3 smallest window."""
+    from skimage.metrics import structural_similarity
+
     side = min(original.shape)
     if side < 3:
         return math.nan
@@ -49,25 +49,6 @@ def ssim(original: np.ndarray, decoded: np.ndarray, data_range: float | None = N
     planes_b = b.reshape(-1, *b.shape[-2:])
     values = [slice_ssim(pa, pb, data_range) for pa, pb in zip(planes_a, planes_b)]
     return float(np.nanmean(values)) if not all(math.isnan(v) for v in values) else math.nan
-
-
-def foreground_iou(
-    original: np.ndarray, decoded: np.ndarray, threshold: float | None = None
-) -> float:
-    """IoU of the foreground (above Otsu's threshold of the original) before and after."""
-    a = np.asarray(original, dtype=np.float64)
-    b = np.asarray(decoded, dtype=np.float64)
-    if threshold is None:
-        threshold = float(threshold_otsu(a)) if np.ptp(a) > 0 else float(a.flat[0])
-    fa = a > threshold
-    fb = b > threshold
-    union = np.count_nonzero(fa | fb)
-    return 1.0 if union == 0 else np.count_nonzero(fa & fb) / union
-
-
-def compression_ratio(raw_bytes: int, file_bytes: int) -> float:
-    """Raw bytes of the input over bytes of the whole file."""
-    return raw_bytes / file_bytes
 
 
 class QualityAccumulator:

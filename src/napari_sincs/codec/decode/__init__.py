@@ -1,0 +1,1 @@
+"""Decoding: regions and pyramid levels of a file, evaluated exactly, with bounded caches."""

@@ -1,0 +1,189 @@
+"""Region and level decoding: evaluate only the networks of the groups a region meets.
+
+A region is five slices in canonical (t, c, z, y, x) order, in the index space of a level:
+level L samples y and x every 2**L voxels (pixel j of level L is voxel j * 2**L), so every level
+of the pyramid is an exact subsampling of the full decode and costs 4**L times less.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import torch
+
+from ..errors import CorruptFileError
+from ..families.base import ExactEvaluator
+from ..format.container import BlobSource
+from ..format.header import FileHeader
+from ..format.residual import GroupResidual
+from ..format.weights import decode_chain
+from ..grouping import Group
+from .cache import LruCache
+
+
+def level_shape(shape: tuple[int, ...], level: int) -> tuple[int, int, int, int, int]:
+    """Canonical shape of a pyramid level: y and x divided by 2**level, rounded up."""
+    t, c, z, y, x = shape
+    f = 2**level
+    return (t, c, z, math.ceil(y / f), math.ceil(x / f))
+
+
+def level_count(shape: tuple[int, ...], smallest: int = 64) -> int:
+    """Levels down to the first whose larger side is at most `smallest` pixels."""
+    side = max(shape[3], shape[4])
+    levels = 1
+    while side > smallest:
+        side = math.ceil(side / 2)
+        levels += 1
+    return levels
+
+
+class Decoder:
+    """Decodes regions of a .sincs file; thread-safe, caches decoded chains and models."""
+
+    def __init__(self, source: BlobSource, device: torch.device | str = "cpu", cache: int = 256):
+        self.source = source
+        self.header = FileHeader.from_dict(source.header)
+        self.plan = self.header.plan
+        self._chains = self.plan.chains()
+        self.max_error = self.header.max_error
+        expected = len(self._chains) + (len(self.plan) if self.max_error is not None else 0)
+        if source.n_blobs != expected:
+            raise CorruptFileError(
+                f"{source.path.name} has {source.n_blobs} blobs where its group plan needs "
+                f"{expected}; the file is damaged."
+            )
+        self.device = torch.device(device)
+        self._lock = threading.Lock()
+        self._weights = LruCache(max(4, cache // max(1, self.plan.keyframe_interval)))
+        self._networks = LruCache(cache)
+        self._residuals = LruCache(max(4, cache // 8))
+        self.groups_evaluated = 0
+        lo = np.asarray(self.header.intensity_min, dtype=np.float64)
+        self._offset = lo
+        self._span = np.asarray(self.header.intensity_max, dtype=np.float64) - lo
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        return self.header.layout.canonical_shape
+
+    def _chain_weights(self, chain: int) -> np.ndarray:
+        cached = self._weights.get(chain)
+        if cached is not None:
+            return cached
+        spec = self.header.model
+        groups = len(self._chains[chain])
+        shapes = spec.parameter_shapes
+        quantised = decode_chain(self.source.read_blob(chain), groups, shapes)
+        weights = quantised.dequantise(shapes, np.float64)
+        if not np.all(np.isfinite(weights)):
+            raise CorruptFileError(f"weight blob {chain} decodes to non-finite weights.")
+        self._weights.put(chain, weights)
+        return weights
+
+    def group_parameters(self, index: int) -> np.ndarray:
+        """Dequantised flat parameters of one group (exact float64 dyadics)."""
+        chain = self.plan.chain_of(index)
+        return self._chain_weights(chain)[index - self._chains[chain].start]
+
+    def network(self, index: int) -> ExactEvaluator:
+        """One group's exact evaluator (its family's)."""
+        cached = self._networks.get(index)
+        if cached is not None:
+            return cached
+        network = self.header.model.exact(self.group_parameters(index), self.device)
+        self._networks.put(index, network)
+        return network
+
+    def decode(self, region: tuple[slice, ...] | None = None, level: int = 0) -> np.ndarray:
+        """Decode a canonical region (unit-step slices in level index space) to the file's dtype."""
+        shape = level_shape(self.shape, level)
+        region = _clip_region(region, shape)
+        out = np.empty([s.stop - s.start for s in region], dtype=self.header.dtype)
+        if out.size == 0:
+            return out
+        step = 2**level
+        t, c, z, y, x = region
+        full = (
+            t,
+            c,
+            z,
+            slice(y.start * step, (y.stop - 1) * step + 1),
+            slice(x.start * step, (x.stop - 1) * step + 1),
+        )
+        for group in self.plan.groups_meeting(full):
+            self._decode_group(group, region, step, out)
+        return out
+
+    def _decode_group(
+        self, group: Group, region: tuple[slice, ...], step: int, out: np.ndarray
+    ) -> None:
+        plan = self.plan
+        t, c, z, y, x = region
+        frames = np.asarray([f for f in plan.frames(group.phase) if t.start <= f < t.stop])
+        where = {"t": frames - t.start}
+        local = {"t": (frames - group.phase) // plan.time_groups}
+        bz, by, bx = plan.spatial_slices(group.block)
+        for name, sl, block, stride in (("z", z, bz, 1), ("y", y, by, step), ("x", x, bx, step)):
+            lo = max(sl.start, -(-block.start // stride))
+            hi = min(sl.stop, -(-block.stop // stride))
+            positions = np.arange(lo, hi, dtype=np.int64)
+            where[name] = positions - sl.start
+            local[name] = positions * stride - block.start
+        if any(len(v) == 0 for v in where.values()):
+            return
+        values = self._group_values(group, [local[a].astype(np.int64) for a in "tzyx"])
+        index = np.ix_(where["t"], where["z"], where["y"], where["x"])
+        out[:, group.channel - c.start][index] = values
+
+    def _group_values(
+        self, group: Group, positions: list[np.ndarray], residual: bool = True
+    ) -> np.ndarray:
+        """A group's voxels at local (t, z, y, x) grid positions, in the file's dtype."""
+        by_axis = dict(zip("tzyx", positions))
+        axes = self.header.model.axes
+        values = self.network(group.index).evaluate([by_axis[a] for a in axes])
+        values = self._denormalise(values.reshape([len(p) for p in positions]), group.channel)
+        if residual and self.max_error is not None:
+            values = self._residual(group).apply(values, np.ix_(*positions))
+        with self._lock:
+            self.groups_evaluated += 1
+        return values
+
+    def predict_group(self, group: Group) -> np.ndarray:
+        """The networks' prediction of a whole group, (frames, z, y, x), without residual."""
+        shape = self.plan.group_shape(group)
+        return self._group_values(group, [np.arange(n) for n in shape], residual=False)
+
+    def _residual(self, group: Group) -> GroupResidual:
+        cached = self._residuals.get(group.index)
+        if cached is not None:
+            return cached
+        blob = self.source.read_blob(len(self._chains) + group.index)
+        shape = self.plan.group_shape(group)
+        residual = GroupResidual(blob, shape, np.dtype(self.header.dtype), self.max_error)
+        self._residuals.put(group.index, residual)
+        return residual
+
+    def _denormalise(self, values: np.ndarray, channel: int) -> np.ndarray:
+        values = np.clip(values, 0.0, 1.0)
+        values = values * self._span[channel] + self._offset[channel]
+        dtype = np.dtype(self.header.dtype)
+        if dtype.kind == "f":
+            return values.astype(dtype)
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+
+
+def _clip_region(region: tuple[slice, ...] | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    if region is None:
+        return tuple(slice(0, s) for s in shape)
+    clipped = []
+    for sl, size in zip(region, shape):
+        start, stop, stride = sl.indices(size)
+        if stride != 1:
+            raise ValueError("decode regions take unit-step slices; subsample with `level`.")
+        clipped.append(slice(start, max(start, stop)))
+    return tuple(clipped)

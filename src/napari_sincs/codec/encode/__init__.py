@@ -1,0 +1,2 @@
+"""Encoding: group planning, fitting every chain, rate control in the user's units, residuals
+and verification."""

@@ -1,0 +1,108 @@
+"""What one compression works on: the array, what it is, and what was learned about it once
+(intensity range, prepared saliency), and how a group's training data is read from it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..._version import __version__
+from ...progress import CancelToken, ProgressCallback
+from ..config import CompressionConfig
+from ..format.container import INDEX_ENTRY, pack
+from ..format.header import FileHeader, ImageMetadata
+from ..grouping import GroupPlan
+from ..intensity import normalise
+from ..layout import ArrayLayout
+from ..saliency import SaliencyMap
+from ..training.cluster import ClusterFitter
+from .planning import Design
+
+# Stats written after verification, at their longest: the header's size is reserved with them.
+_STATS_PLACEHOLDER = {
+    "psnr": 12.345678901234,
+    "ssim": 0.123456789012,
+    "ratio": 123.45678901234,
+    "seconds": 1234.5678901234,
+    "device": "cuda:0",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """The fixed inputs of one encode, shared by every fit it tries."""
+
+    array5d: np.ndarray
+    layout: ArrayLayout
+    metadata: ImageMetadata
+    lo: list[float]
+    hi: list[float]
+    saliency: SaliencyMap
+    progress: ProgressCallback | None = None
+    cancel: CancelToken | None = None
+    fitter: ClusterFitter | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        return self.array5d.shape
+
+    @property
+    def raw_bytes(self) -> int:
+        return math.prod(self.array5d.shape) * self.array5d.dtype.itemsize
+
+    @property
+    def data_range(self) -> float:
+        return max(self.hi) - min(self.lo)
+
+    def header(
+        self, config: CompressionConfig, chosen: Design, bits: float, stats: dict | None = None
+    ) -> FileHeader:
+        return FileHeader(
+            layout=self.layout,
+            dtype=str(self.array5d.dtype),
+            metadata=self.metadata,
+            intensity_min=tuple(self.lo),
+            intensity_max=tuple(self.hi),
+            config=config,
+            plan=chosen.plan,
+            model=chosen.spec,
+            bits=round(bits, 3),
+            codec_version=__version__,
+            stats=stats or {},
+        )
+
+    def source(self, plan: GroupPlan, axes: tuple[str, ...]) -> GroupSource:
+        return GroupSource(self, plan, axes)
+
+
+def header_bytes(header: FileHeader) -> int:
+    """Bytes of everything but the blobs, with room for the stats written after verification."""
+    data = header.to_dict()
+    data["stats"] = dict(_STATS_PLACEHOLDER)
+    return len(pack(data, [])) + INDEX_ENTRY.size * len(header.plan.chains()) + 8
+
+
+class GroupSource:
+    """Loads one group's normalised values and saliency weights, on demand, in the axes of
+    the group's network."""
+
+    def __init__(self, job: Job, plan: GroupPlan, axes: tuple[str, ...]) -> None:
+        self.job = job
+        self.plan = plan
+        self.axes = axes
+
+    def _to_axes(self, block: np.ndarray) -> np.ndarray:
+        keep = {"t": 0, "z": 1, "y": 2, "x": 3}
+        drop = tuple(i for name, i in keep.items() if name not in self.axes)
+        return block.squeeze(axis=drop) if drop else block
+
+    def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        group = self.plan.group(index)
+        c = group.channel
+        where = self.plan.index(group)
+        job = self.job
+        values = normalise(np.ascontiguousarray(job.array5d[where]), job.lo[c], job.hi[c])
+        weights = job.saliency.weights(values, c, where)
+        return self._to_axes(values), None if weights is None else self._to_axes(weights)

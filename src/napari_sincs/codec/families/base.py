@@ -1,0 +1,158 @@
+"""The interface a network family implements, and what every family shares.
+
+A family says how one group's voxels are represented: its spec (the architecture every group of
+a file shares, stored in the header), the trainable torch module, the exact evaluator the
+decoder runs, and how rate control sizes it for a byte budget. The encoder, the decoder, the
+config, the CLI and the widget only talk to this interface, so adding a family is one module
+and one line in families/__init__.py.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CorruptFileError
+
+if TYPE_CHECKING:
+    from ..config import CompressionConfig
+    from ..grouping import GroupPlan
+    from ..presets import FamilyTuning
+
+MAX_PARAMETERS = 1 << 24
+
+
+class ExactEvaluator(abc.ABC):
+    """A group's network held as exact dyadic weights (decode/exact.py)."""
+
+    @abc.abstractmethod
+    def evaluate(self, positions: list[np.ndarray]) -> np.ndarray:
+        """Normalised outputs, float64, on the outer product of per-axis grid positions."""
+
+
+class Network(nn.Module, abc.ABC):
+    """A group's trainable network: values at integer grid positions (n, axes).
+
+    `parameters()` yields the tensors in the order of the spec's `parameter_shapes`, which is
+    the order of the flat vector that is quantised and coded.
+    """
+
+    @abc.abstractmethod
+    def encode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Encoded points (n, features) at integer grid positions (n, axes)."""
+
+    @abc.abstractmethod
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Values (n,) from encoded points."""
+
+    def forward_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Values at integer grid positions (n, axes)."""
+        return self.forward_features(self.encode_indices(indices))
+
+    def parameter_groups(self, learning_rate: float) -> list[dict[str, Any]]:
+        """Adam's parameter groups: one rate for everything unless a family says otherwise."""
+        return [{"params": list(self.parameters()), "lr": learning_rate}]
+
+
+@dataclass(frozen=True)
+class ModelSpec(abc.ABC):
+    """Architecture shared by every group of a file (stored in the header's "model")."""
+
+    family: str
+    axes: tuple[str, ...]
+    extents: tuple[int, ...]
+
+    @property
+    @abc.abstractmethod
+    def parameter_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the parameter tensors, in the order of the flat vector."""
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(math.prod(s) for s in self.parameter_shapes)
+
+    @abc.abstractmethod
+    def build(self) -> Network:
+        """A freshly initialised trainable network (seed torch first for reproducibility)."""
+
+    @abc.abstractmethod
+    def exact(self, weights: np.ndarray, device: torch.device) -> ExactEvaluator:
+        """The decoder's evaluator for one group's dequantised weights."""
+
+    @abc.abstractmethod
+    def fields(self) -> dict[str, Any]:
+        """The family's own fields as JSON (besides family, axes and extents)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        base = {"family": self.family, "axes": list(self.axes), "extents": list(self.extents)}
+        return base | self.fields()
+
+    def describe(self) -> str:
+        """The network in a few words, for reports."""
+        return f"{self.family}, {self.n_parameters} parameters"
+
+
+class Family(abc.ABC):
+    """A network family: how specs are read, sized and trained."""
+
+    name: str
+    summary: str
+    """One line for help texts: what the family is and when it suits."""
+    tuning: FamilyTuning
+    refits_output: bool = True
+    """Whether the output is a linear layer on `hidden_features`, refitted after quantisation."""
+
+    @abc.abstractmethod
+    def spec_from_dict(
+        self, data: dict[str, Any], axes: tuple[str, ...], extents: tuple[int, ...]
+    ) -> ModelSpec:
+        """The spec a header describes (the shared fields already checked); raises
+        CorruptFileError on anything out of range."""
+
+    @abc.abstractmethod
+    def sized(
+        self, plan: GroupPlan, config: CompressionConfig, parameters: float
+    ) -> ModelSpec | None:
+        """The largest network of at most `parameters` for the plan, or None if even the
+        smallest is larger."""
+
+    @abc.abstractmethod
+    def smallest(self, plan: GroupPlan, config: CompressionConfig) -> ModelSpec:
+        """The smallest network the family makes for the plan."""
+
+    def pinned(self, plan: GroupPlan, config: CompressionConfig) -> ModelSpec | None:
+        """The network the config fixes (then rate control only searches the precision)."""
+        return None
+
+
+def check_spec(spec: ModelSpec, valid: bool, data: Any) -> ModelSpec:
+    """`spec` if its family's checks passed and it is not absurdly large, else CorruptFileError."""
+    if not valid or spec.n_parameters > MAX_PARAMETERS:
+        raise CorruptFileError(f"the model description in the header is out of range: {data}.")
+    return spec
+
+
+def flatten_parameters(model: nn.Module) -> torch.Tensor:
+    """All parameters as one float32 vector, in `ModelSpec.parameter_shapes` order."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).float().cpu()
+
+
+def unflatten_parameters(model: nn.Module, vector: torch.Tensor) -> None:
+    """Load a flat vector (from `flatten_parameters` or a decoded file) into a model."""
+    params = list(model.parameters())
+    needed = sum(p.numel() for p in params)
+    if vector.numel() != needed:
+        raise CorruptFileError(
+            f"a group holds {vector.numel()} parameters where the model needs {needed}."
+        )
+    with torch.no_grad():
+        offset = 0
+        for p in params:
+            p.copy_(vector[offset : offset + p.numel()].reshape(p.shape))
+            offset += p.numel()

@@ -1,0 +1,159 @@
+"""Every tuning constant of the encoder, by name, with why it has its value.
+
+These steer how the encoder searches; none of them is part of the file format (a decoder never
+reads this module), so changing one changes the files written from now on, never how an
+existing file decodes. Constants that define the format (exact arithmetic, grid cells along
+time, header limits) live beside the code they define. Figures quoted are from
+docs/benchmarks.md and docs/performance.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FamilyTuning:
+    """What rate control and training assume about a network family when the user does not say.
+
+    `key_bits` / `residual_bits`: expected coded bits per parameter of a chain's first group and
+    of a group coded as a residual against its predecessor (networks are sized from them; the
+    encoder re-measures them when it has to refit). `max_parameters_per_group`: blocks are split
+    until a group's network is at most this big. `auto_time_groups`: interlaced time groups when
+    not given. `depth`, `steps`, `batch_size`, `learning_rate`: training defaults.
+    """
+
+    key_bits: float
+    residual_bits: float
+    max_parameters_per_group: int
+    auto_time_groups: int
+    depth: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+
+
+# PE-MLP: coded bits measured at 8-bit weights on cell_migration_2dt; every voxel costs all of a
+# network's weights, so networks stay small (8000 parameters; 16 000 was measured: mixed gains
+# for twice the decode cost). Interlaced time groups pay for it (weight transfer between
+# phases). It needs depth; small batches suit it on two cores.
+PE_MLP = FamilyTuning(
+    key_bits=6.8,
+    residual_bits=4.2,
+    max_parameters_per_group=8000,
+    auto_time_groups=4,
+    depth=3,
+    steps=6000,
+    batch_size=1024,
+    learning_rate=5e-3,
+)
+# Feature grids: grid values lose almost nothing at 6 bits, so they are sized to be quantised more
+# coarsely; a voxel costs a few hundred multiply-adds whatever the grid size, so fewer, larger
+# groups are fine. Grids model time directly (cells of two frames): interlacing would put 4
+# frames between their nodes. Features are already local, so a small MLP suffices, and grids
+# learn faster from larger batches.
+GRID = FamilyTuning(
+    key_bits=5.0,
+    residual_bits=3.0,
+    max_parameters_per_group=32768,
+    auto_time_groups=1,
+    depth=2,
+    steps=2000,
+    batch_size=4096,
+    learning_rate=1e-2,
+)
+
+# family "auto": on images without z (2D, 2D+T, channels) feature grids beat the PE-MLP's global
+# PSNR on most images at 30x and 100x (up to +4.4 dB) and lose on most at 300x and above; on z
+# stacks the PE-MLP wins at nearly every ratio. With a saliency map the PE-MLP stays: grid cells
+# hold a fixed share of the capacity whatever the sampling, so saliency cannot move it onto the
+# structures (PSNR inside the objects 0.7 to 6.5 dB lower).
+GRID_UP_TO_RATIO = 170.0
+
+# PE-MLP widths: below 8 a network learns little more than a mean; above 256 a group's network
+# costs more to evaluate than a finer block split would.
+PE_MIN_WIDTH = 8
+PE_MAX_WIDTH = 256
+# Grid family: the MLP's width when not given; the finest cell 2**k stays at most 2**7 (exact
+# decoding and useful detail); at most 4 features per grid point (finer grids beat more features
+# at the same size); grid values learn at twice the MLP's rate (they see fewer samples each).
+GRID_WIDTH = 16
+GRID_MAX_EXPONENT = 7
+GRID_MAX_FEATURES = 4
+GRID_LR_FACTOR = 2.0
+
+# Block splitting: blocks are never split below 64 pixels in y and x or 16 planes in z (smaller
+# ones pay a network's fixed cost for too few voxels).
+MIN_BLOCK_YX = 64
+MIN_BLOCK_Z = 16
+
+# Rate control. MIN_BITS: coarser weights than 2 bits destroy any network. GOOD_BITS: a first fit
+# that needs coarser weights than 6 bits to fit the budget is refitted smaller instead (quality
+# falls fast below 6 bits). MAX_ATTEMPTS: fits in all (each refit is a full training).
+# UNDERUSED: a fit at the finest precision that leaves more than 15% of the budget unused is
+# refitted wider. The per-parameter cost measured on one fit is a little optimistic for
+# another size, so a refit after an overshoot aims at SHRINK_MARGIN of the budget and one after
+# an undershoot at GROW_MARGIN (a larger network's residuals grow, a second overshoot would cost a
+# third fit). BITS_RESOLUTION: the precision search stops at 0.05 bits (about 0.3% of the size).
+MIN_BITS = 2.0
+GOOD_BITS = 6.0
+MAX_ATTEMPTS = 3
+UNDERUSED = 0.85
+SHRINK_MARGIN = 0.97
+GROW_MARGIN = 0.95
+BITS_RESOLUTION = 0.05
+# PSNR targets: at most 5 fits (ratio doubled after a pass, halved after a miss, then
+# bisected) until the passing and failing ratios are within 25%; the free precision search
+# inside a passing fit stops at 0.25 bits.
+PSNR_TRIES = 5
+PSNR_RATIO_RESOLUTION = 1.25
+PSNR_BITS_RESOLUTION = 0.25
+
+# zstd levels: 19 for what is written (the blobs are small, so the slow levels cost little);
+# 9 while searching the precision, whose sizes track level 19's closely at a fraction of the time.
+ZSTD_LEVEL = 19
+SEARCH_ZSTD_LEVEL = 9
+
+# Weight quantisation: a tensor's step spans 8 standard deviations with `bits` of resolution
+# (values beyond stay exact integers, they just cost more); tensors of fewer than 64 values (the
+# output bias) cost nothing and shift every voxel, so they get 3 more bits; steps keep 4
+# significant bits so that every weight is a small integer times a power of two (exact decoding).
+SPAN_IN_STDS = 8.0
+SMALL_TENSOR = 64
+SMALL_TENSOR_EXTRA_BITS = 3.0
+STEP_MANTISSA_BITS = 4
+
+# Training: report progress and check for cancel every 10 steps (cheap, and a cancel lands
+# within a fraction of a second); cosine learning rate down to 5% of its start; a warm-started
+# group (weight transfer) trains for a third of a keyframe's steps at half the rate (it starts
+# close); batches of at least 256 voxels (smaller ones make Adam's steps too noisy).
+CHECK_EVERY = 10
+FINAL_LR_FRACTION = 0.05
+TRANSFER_LR_FACTOR = 0.5
+TRANSFER_STEPS_FRACTION = 3
+MIN_BATCH = 256
+
+# Output-layer refit: at most 65 536 seeded voxels per group in the least squares (the solution
+# stops moving beyond), 16 384 per forward pass; a ridge of 1e-6 of the summed sample weights
+# towards the trained weights keeps the system solvable when hidden units never fire.
+REFIT_SAMPLES = 65536
+REFIT_CHUNK = 16384
+REFIT_RIDGE = 1e-6
+
+# Threshold saliency: Otsu's threshold on an even subsample of about 2**20 voxels (a strided
+# read, never the whole array; the threshold moves by less than a grey level beyond).
+OTSU_SAMPLE = 1 << 20
+
+# Learned saliency (Grad-CAM of a small CNN trained on the image itself): 24 windows of 256² to
+# learn from (seconds on two cores), patches of 48² in batches of 32 for 150 Adam steps at 3e-3;
+# edges and texture are the strongest tenth of their responses; each class map is scaled by its
+# 99th percentile; 64 planes per Grad-CAM pass bound its memory.
+LEARNED_WINDOW = 256
+LEARNED_WINDOWS = 24
+LEARNED_PATCH = 48
+LEARNED_BATCH = 32
+LEARNED_STEPS = 150
+LEARNED_LEARNING_RATE = 3e-3
+LEARNED_STRONGEST = 90.0
+LEARNED_SCALE_PERCENTILE = 99.0
+LEARNED_PLANES_PER_PASS = 64

@@ -1,0 +1,188 @@
+"""Fitting chains of groups as tasks on a dask.distributed cluster.
+
+Chains (the runs of groups between keyframes) start from fresh, seeded weights, so they are
+independent: each is one task. The client reads a chain's groups from the source (a numpy
+array, a lazy TIFF, a zarr array) and sends only those to a worker; the worker trains the chain
+on its own device (`auto` picks the worker's GPU) and returns the trained weights. Rate control
+(the weight precision that fills the byte budget) needs every chain, so quantisation, entropy
+coding and the container stay on the client. At most `in_flight` chains' data is held at once,
+so memory stays bounded however large the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...progress import CancelToken, check
+from ..device import pick_device
+from ..errors import InvalidConfigError
+from ..families.base import ModelSpec
+from .fit import FitSettings, GroupLoader, fit_chain
+
+GroupData = tuple[np.ndarray, np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class ChainTask:
+    """Everything a worker needs to fit one chain (sent as one scattered object)."""
+
+    spec: ModelSpec
+    groups: list[int]
+    data: list[GroupData]
+    settings: FitSettings
+    device: str
+    threads: int
+
+
+def fit_chain_task(task: ChainTask) -> tuple[np.ndarray, float]:
+    """Run on a worker: the chain's trained weights (groups × parameters) and last loss.
+
+    CPU float reductions split differently with the number of threads, so every task trains with
+    the thread count the client chose: the same weights, bit for bit, as fitting in one process
+    with that many torch threads.
+    """
+    load = dict(zip(task.groups, task.data)).__getitem__
+    device = pick_device(task.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(task.threads)
+    try:
+        fits = fit_chain(task.spec, task.groups, load, task.settings, device)
+    finally:
+        torch.set_num_threads(threads)
+    return np.stack([fit.parameters.numpy() for fit in fits]), fits[-1].loss
+
+
+class ClusterFitter:
+    """Fits chains on the workers of a dask.distributed `Client`, results in chain order."""
+
+    def __init__(
+        self,
+        client: Any,
+        device: str = "auto",
+        in_flight: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        """`threads`: torch threads per task (default: this process's count)."""
+        self.client = client
+        self.device = device
+        workers = len(client.scheduler_info().get("workers", {})) or 1
+        self.in_flight = in_flight or 2 * workers
+        self.workers = workers
+        self.threads = threads or torch.get_num_threads()
+
+    def describe(self) -> str:
+        """Where the chains ran, for the report."""
+        plural = "s" if self.workers != 1 else ""
+        return f"{self.workers} dask worker{plural} × {self.threads} threads ({self.device})"
+
+    def fit(
+        self,
+        spec: ModelSpec,
+        chains: list[list[int]],
+        load: GroupLoader,
+        settings: FitSettings,
+        on_chain: Callable[[list[int], float], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Each chain's weights, in order, while later chains are still training."""
+        pending: deque = deque()
+        upcoming = iter(chains)
+        try:
+            for chain in upcoming:
+                self._submit(pending, spec, chain, load, settings, cancel)
+                if len(pending) >= self.in_flight:
+                    yield self._collect(pending, on_chain, cancel)
+            while pending:
+                yield self._collect(pending, on_chain, cancel)
+        finally:
+            for future, _ in pending:
+                future.cancel()
+
+    def _submit(self, pending, spec, chain, load, settings, cancel) -> None:
+        check(cancel)
+        data = [load(g) for g in chain]
+        task = ChainTask(spec, list(chain), data, settings, self.device, self.threads)
+        [handle] = self.client.scatter([task], hash=False)
+        future = self.client.submit(fit_chain_task, handle, pure=False)
+        pending.append((future, list(chain)))
+
+    def _collect(self, pending, on_chain, cancel) -> np.ndarray:
+        future, chain = pending[0]
+        while True:
+            check(cancel)
+            with contextlib.suppress(TimeoutError):
+                weights, loss = future.result(timeout=0.5)
+                break
+        pending.popleft()
+        if on_chain is not None:
+            on_chain(chain, loss)
+        return weights
+
+
+def threads_per_worker(workers: int) -> int:
+    """This machine's cores shared between `workers` local worker processes."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
+@contextlib.contextmanager
+def cluster_fitter(
+    scheduler: str | Any | None = None, workers: int | None = None, device: str = "auto"
+) -> Iterator[ClusterFitter | None]:
+    """A ClusterFitter on an existing cluster (`scheduler`: an address such as
+    tcp://host:8786, or a distributed.Client), on a new LocalCluster of `workers` processes, or
+    None (fit in this process) when neither is given.
+
+    Local workers share this machine's cores (`threads_per_worker`) and train with that many
+    torch threads each; two workers on two cores each spinning two threads ran 2.8× slower than
+    one worker. On an existing cluster tasks use this process's torch thread count.
+    """
+    if scheduler is None and workers is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InvalidConfigError(
+            "running on a cluster needs dask.distributed; install it with "
+            "`pip install 'napari-sincs[dask]'`."
+        ) from exc
+    if scheduler is not None and workers is not None:
+        raise InvalidConfigError(
+            "give either a scheduler address (an existing cluster) or a number of local "
+            "workers, not both."
+        )
+    if scheduler is not None and not isinstance(scheduler, str):
+        yield ClusterFitter(scheduler, device)
+        return
+    threads = None
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+            except (OSError, TimeoutError) as exc:
+                raise InvalidConfigError(
+                    f"cannot reach the dask scheduler at {scheduler} ({exc}); check the address "
+                    "and that `dask scheduler` is running there."
+                ) from exc
+        else:
+            if not isinstance(workers, int) or workers < 1:
+                raise InvalidConfigError(f"workers must be a whole number ≥ 1 (got {workers!r}).")
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=threads_per_worker(workers),
+                    processes=True,
+                    dashboard_address=":0",
+                )
+            )
+            client = stack.enter_context(Client(cluster))
+            threads = threads_per_worker(workers)
+        yield ClusterFitter(client, device, threads=threads)
