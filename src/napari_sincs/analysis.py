@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .codec.decode.networks import ChainNetworks
 from .codec.errors import InvalidConfigError
 from .lazy import SincsArray
 
@@ -86,9 +87,15 @@ class GroupAnalysis:
 def analyze(lazy: SincsArray, tsne_seed: int = 0) -> GroupAnalysis:
     """AWC between neighbouring groups' weights and decoded pixels, and the weights' t-SNE."""
     decoder = lazy.decoder
+    if not isinstance(decoder.values, ChainNetworks):
+        raise InvalidConfigError(
+            f"{lazy.decoder.source.path.name} uses the {decoder.header.model.family} family, "
+            "whose groups have no weights of their own; the analysis compares one network per "
+            "group (pe_mlp or grid files)."
+        )
     plan = decoder.plan
     groups = list(plan)
-    weights = np.stack([decoder.group_parameters(g.index) for g in groups])
+    weights = np.stack([decoder.values.group_parameters(g.index) for g in groups])
     result = GroupAnalysis()
     previous = None
     for group in groups:

@@ -242,8 +242,7 @@ def _verify_and_write(
     }
     check(cancel)
     size = write_container(target, {**header.to_dict(), "stats": stats}, encoded.blobs, overwrite)
-    encoded.blobs.close()
-    encoded.vectors.close()
+    encoded.close()
     ratio = header.raw_bytes / size
     guarantee, met = _guarantee(config, ratio, quality.psnr, quality.max_error)
     return CompressionReport(

@@ -18,13 +18,19 @@ from helpers import FAST, flat_psnr, load
 from napari_sincs.cli import build_parser
 from napari_sincs.codec import families
 from napari_sincs.codec.decode.exact import ExactMlp, split_tensors
-from napari_sincs.codec.families.base import ExactEvaluator, Family, ModelSpec, Network, check_spec
+from napari_sincs.codec.families.base import (
+    ExactEvaluator,
+    Network,
+    NetworkFamily,
+    NetworkSpec,
+    check_spec,
+)
 from napari_sincs.codec.families.pe_mlp import grid_coordinates
 from napari_sincs.codec.presets import FamilyTuning
 
 
 @dataclass(frozen=True)
-class PlaneSpec(ModelSpec):
+class PlaneSpec(NetworkSpec):
     @property
     def parameter_shapes(self) -> list[tuple[int, ...]]:
         return [(1, len(self.axes)), (1,)]
@@ -71,7 +77,7 @@ class ExactPlane(ExactEvaluator):
         return values.cpu().numpy().reshape([len(p) for p in positions])
 
 
-class PlaneFamily(Family):
+class PlaneFamily(NetworkFamily):
     name = "plane"
     summary = "one plane per group (a test's toy)"
     tuning = FamilyTuning(

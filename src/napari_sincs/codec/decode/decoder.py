@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from ..errors import CorruptFileError
-from ..families.base import ExactEvaluator
+from ..families import get_family
+from ..families.base import GroupValues
 from ..format.container import BlobSource
 from ..format.header import FileHeader
 from ..format.residual import GroupResidual
-from ..format.weights import decode_chain
 from ..grouping import Group
 from .cache import LruCache
 
@@ -41,15 +41,17 @@ def level_count(shape: tuple[int, ...], smallest: int = 64) -> int:
 
 
 class Decoder:
-    """Decodes regions of a .sincs file; thread-safe, caches decoded chains and models."""
+    """Decodes regions of a .sincs file; thread-safe. The family's reader turns blobs into
+    normalised group values (and caches what it decodes); residuals and intensities are here."""
 
     def __init__(self, source: BlobSource, device: torch.device | str = "cpu", cache: int = 256):
         self.source = source
         self.header = FileHeader.from_dict(source.header)
         self.plan = self.header.plan
-        self._chains = self.plan.chains()
         self.max_error = self.header.max_error
-        expected = len(self._chains) + (len(self.plan) if self.max_error is not None else 0)
+        family = get_family(self.header.model.family)
+        self._network_blobs = family.blob_count(self.plan)
+        expected = self._network_blobs + (len(self.plan) if self.max_error is not None else 0)
         if source.n_blobs != expected:
             raise CorruptFileError(
                 f"{source.path.name} has {source.n_blobs} blobs where its group plan needs "
@@ -57,8 +59,7 @@ class Decoder:
             )
         self.device = torch.device(device)
         self._lock = threading.Lock()
-        self._weights = LruCache(max(4, cache // max(1, self.plan.keyframe_interval)))
-        self._networks = LruCache(cache)
+        self.values: GroupValues = family.reader(self.header, source, self.device, cache)
         self._residuals = LruCache(max(4, cache // 8))
         self.groups_evaluated = 0
         lo = np.asarray(self.header.intensity_min, dtype=np.float64)
@@ -68,34 +69,6 @@ class Decoder:
     @property
     def shape(self) -> tuple[int, int, int, int, int]:
         return self.header.layout.canonical_shape
-
-    def _chain_weights(self, chain: int) -> np.ndarray:
-        cached = self._weights.get(chain)
-        if cached is not None:
-            return cached
-        spec = self.header.model
-        groups = len(self._chains[chain])
-        shapes = spec.parameter_shapes
-        quantised = decode_chain(self.source.read_blob(chain), groups, shapes)
-        weights = quantised.dequantise(shapes, np.float64)
-        if not np.all(np.isfinite(weights)):
-            raise CorruptFileError(f"weight blob {chain} decodes to non-finite weights.")
-        self._weights.put(chain, weights)
-        return weights
-
-    def group_parameters(self, index: int) -> np.ndarray:
-        """Dequantised flat parameters of one group (exact float64 dyadics)."""
-        chain = self.plan.chain_of(index)
-        return self._chain_weights(chain)[index - self._chains[chain].start]
-
-    def network(self, index: int) -> ExactEvaluator:
-        """One group's exact evaluator (its family's)."""
-        cached = self._networks.get(index)
-        if cached is not None:
-            return cached
-        network = self.header.model.exact(self.group_parameters(index), self.device)
-        self._networks.put(index, network)
-        return network
 
     def decode(self, region: tuple[slice, ...] | None = None, level: int = 0) -> np.ndarray:
         """Decode a canonical region (unit-step slices in level index space) to the file's dtype."""
@@ -142,10 +115,7 @@ class Decoder:
         self, group: Group, positions: list[np.ndarray], residual: bool = True
     ) -> np.ndarray:
         """A group's voxels at local (t, z, y, x) grid positions, in the file's dtype."""
-        by_axis = dict(zip("tzyx", positions))
-        axes = self.header.model.axes
-        values = self.network(group.index).evaluate([by_axis[a] for a in axes])
-        values = self._denormalise(values.reshape([len(p) for p in positions]), group.channel)
+        values = self._denormalise(self.values.evaluate(group, positions), group.channel)
         if residual and self.max_error is not None:
             values = self._residual(group).apply(values, np.ix_(*positions))
         with self._lock:
@@ -161,7 +131,7 @@ class Decoder:
         cached = self._residuals.get(group.index)
         if cached is not None:
             return cached
-        blob = self.source.read_blob(len(self._chains) + group.index)
+        blob = self.source.read_blob(self._network_blobs + group.index)
         shape = self.plan.group_shape(group)
         residual = GroupResidual(blob, shape, np.dtype(self.header.dtype), self.max_error)
         self._residuals.put(group.index, residual)

@@ -17,6 +17,7 @@ from .. import presets
 from ..config import CompressionConfig
 from ..decode.decoder import Decoder
 from ..errors import RatioUnreachableError
+from ..families import get_family
 from ..format import residual
 from ..format.header import ImageMetadata
 from ..intensity import intensity_range
@@ -25,7 +26,6 @@ from ..saliency import SaliencyMethod, resolve
 from ..training.cluster import ClusterFitter
 from .job import Job
 from .rate import Encoded
-from .ratio import encode_at_ratio
 from .spill import Spill
 from .verify import measure_quality
 
@@ -58,7 +58,7 @@ def encode(job: Job, config: CompressionConfig) -> Encoded:
     if config.psnr is not None:
         encoded = encode_for_psnr(job, config)
     else:
-        encoded = encode_at_ratio(job, config)
+        encoded = get_family(config.family).encode_at_ratio(job, config)
     if config.max_error is not None:
         encoded = add_residuals(encoded, job, config.max_error)
     return encoded
@@ -93,14 +93,15 @@ def encode_for_psnr(job: Job, config: CompressionConfig) -> Encoded:
     ratio, low, high = config.ratio, None, None
     for _ in range(presets.PSNR_TRIES):
         try:
-            candidate = encode_at_ratio(job, config.replace(ratio=ratio))
+            candidate = get_family(config.family).encode_at_ratio(job, config.replace(ratio=ratio))
         except RatioUnreachableError:
             high = ratio
         else:
             reached = _psnr(candidate, job)
             log.info("psnr search: ratio %.1f gives %.2f dB", ratio, reached)
-            if reached >= target:
+            if reached >= target and candidate.vectors is not None:
                 candidate = _fewest_bits(candidate, job, target)
+            if reached >= target:
                 passed.append((candidate.nbytes, candidate))
                 low = ratio
             else:

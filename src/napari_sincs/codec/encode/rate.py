@@ -29,8 +29,15 @@ class Encoded:
     attempts: int
     fit_seconds: float
     device: str
-    vectors: ArraySpill
+    vectors: ArraySpill | None = None
+    """Network families: every chain's trained weights, to code them at another precision."""
     refit: OutputRefit | None = None
+
+    def close(self) -> None:
+        """Free the temporary files behind the blobs and weights."""
+        self.blobs.close()
+        if self.vectors is not None:
+            self.vectors.close()
 
     def source(self) -> MemorySource:
         """The file as a Decoder can read it, before it is written."""
@@ -41,7 +48,9 @@ class Encoded:
         return packed_size(self.header.to_dict(), self.blobs)
 
     def recoded(self, bits: float) -> Encoded:
-        """The same fit coded at another weight precision (no training)."""
+        """The same fit coded at another weight precision (no training; network families)."""
+        if self.vectors is None:
+            raise ValueError(f"a {self.header.model.family} encoding cannot be recoded.")
         spec = self.header.model
         residual_coding = self.header.config.residual_coding
         blobs = code_chains(self.vectors, spec, bits, residual_coding, self.refit)

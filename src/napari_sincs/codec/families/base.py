@@ -1,10 +1,12 @@
 """The interface a network family implements, and what every family shares.
 
-A family says how one group's voxels are represented: its spec (the architecture every group of
-a file shares, stored in the header), the trainable torch module, the exact evaluator the
-decoder runs, and how rate control sizes it for a byte budget. The encoder, the decoder, the
-config, the CLI and the widget only talk to this interface, so adding a family is one module
-and one line in families/__init__.py.
+A family says how a file's groups are represented: its spec (the architecture stored in the
+header), how many blobs it writes, how the decoder reads group values from them (`reader`), and
+how the encoder fits and codes an image within a byte budget (`encode_at_ratio`). Most families
+give every group its own small network (`NetworkFamily`: a trainable torch module, an exact
+evaluator, and sizing rules that the shared chain pipeline of encode/ratio.py uses). The
+encoder, the decoder, the config, the CLI and the widget only talk to these interfaces, so
+adding a family is one module and one line in families/__init__.py.
 """
 
 from __future__ import annotations
@@ -22,10 +24,23 @@ from ..errors import CorruptFileError
 
 if TYPE_CHECKING:
     from ..config import CompressionConfig
-    from ..grouping import GroupPlan
+    from ..encode.job import Job
+    from ..encode.rate import Encoded
+    from ..format.container import BlobSource
+    from ..format.header import FileHeader
+    from ..grouping import Group, GroupPlan
     from ..presets import FamilyTuning
 
 MAX_PARAMETERS = 1 << 24
+
+
+class GroupValues(abc.ABC):
+    """What a decoder reads a file's group values through (one per opened file; caches)."""
+
+    @abc.abstractmethod
+    def evaluate(self, group: Group, positions: list[np.ndarray]) -> np.ndarray:
+        """Normalised values, float64, of `group` on the outer product of local (t, z, y, x)
+        grid positions, bit-identical on every machine and whatever else is decoded."""
 
 
 class ExactEvaluator(abc.ABC):
@@ -78,14 +93,6 @@ class ModelSpec(abc.ABC):
         return sum(math.prod(s) for s in self.parameter_shapes)
 
     @abc.abstractmethod
-    def build(self) -> Network:
-        """A freshly initialised trainable network (seed torch first for reproducibility)."""
-
-    @abc.abstractmethod
-    def exact(self, weights: np.ndarray, device: torch.device) -> ExactEvaluator:
-        """The decoder's evaluator for one group's dequantised weights."""
-
-    @abc.abstractmethod
     def fields(self) -> dict[str, Any]:
         """The family's own fields as JSON (besides family, axes and extents)."""
 
@@ -98,15 +105,26 @@ class ModelSpec(abc.ABC):
         return f"{self.family}, {self.n_parameters} parameters"
 
 
+@dataclass(frozen=True)
+class NetworkSpec(ModelSpec):
+    """The spec of a family that gives every group its own network of this architecture."""
+
+    @abc.abstractmethod
+    def build(self) -> Network:
+        """A freshly initialised trainable network (seed torch first for reproducibility)."""
+
+    @abc.abstractmethod
+    def exact(self, weights: np.ndarray, device: torch.device) -> ExactEvaluator:
+        """The decoder's evaluator for one group's dequantised weights."""
+
+
 class Family(abc.ABC):
-    """A network family: how specs are read, sized and trained."""
+    """A family of representations: how specs are read, files decoded and images encoded."""
 
     name: str
     summary: str
     """One line for help texts: what the family is and when it suits."""
     tuning: FamilyTuning
-    refits_output: bool = True
-    """Whether the output is a linear layer on `hidden_features`, refitted after quantisation."""
 
     @abc.abstractmethod
     def spec_from_dict(
@@ -114,6 +132,42 @@ class Family(abc.ABC):
     ) -> ModelSpec:
         """The spec a header describes (the shared fields already checked); raises
         CorruptFileError on anything out of range."""
+
+    @abc.abstractmethod
+    def blob_count(self, plan: GroupPlan) -> int:
+        """Blobs the family writes for a plan (image residuals, if any, come after them)."""
+
+    @abc.abstractmethod
+    def reader(
+        self, header: FileHeader, source: BlobSource, device: torch.device, cache: int
+    ) -> GroupValues:
+        """How a decoder reads group values from a file of this family."""
+
+    @abc.abstractmethod
+    def encode_at_ratio(self, job: Job, config: CompressionConfig) -> Encoded:
+        """Fit and code `job`'s image within the byte budget of `config.ratio` (import any
+        training code inside: reading a file must not load it)."""
+
+
+class NetworkFamily(Family):
+    """A family that gives every group its own network: chains of groups coded as quantised
+    weights with residuals between neighbours, sized by rate control (encode/ratio.py)."""
+
+    refits_output: bool = True
+    """Whether the output is a linear layer on `hidden_features`, refitted after quantisation."""
+
+    def blob_count(self, plan: GroupPlan) -> int:
+        return len(plan.chains())
+
+    def reader(self, header, source, device, cache) -> GroupValues:
+        from ..decode.networks import ChainNetworks
+
+        return ChainNetworks(header, source, device, cache)
+
+    def encode_at_ratio(self, job, config) -> Encoded:
+        from ..encode.ratio import encode_at_ratio
+
+        return encode_at_ratio(job, config)
 
     @abc.abstractmethod
     def sized(

@@ -20,7 +20,7 @@ from torch import nn
 from .. import presets
 from ..decode.exact import EXACT_BITS, ExactMlp, dyadic_unit, slabs, split_tensors
 from ..errors import CorruptFileError
-from .base import ExactEvaluator, Family, check_spec
+from .base import ExactEvaluator, NetworkFamily, check_spec
 from .mlp import MlpNetwork, MlpSpec, mlp_size, mlp_size_valid
 
 # Part of the format: along time a grid cell spans at most 2**TIME_CELL_EXPONENT of a group's
@@ -190,7 +190,7 @@ class ExactGrid(ExactEvaluator):
         return out
 
 
-class GridFamily(Family):
+class GridFamily(NetworkFamily):
     name = "grid"
     summary = "multi-resolution feature grids and a small MLP; without saliency, on 2D and 2D+T"
     tuning = presets.GRID

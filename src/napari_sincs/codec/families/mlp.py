@@ -9,11 +9,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import ModelSpec, Network
+from .base import Network, NetworkSpec
 
 
 @dataclass(frozen=True)
-class MlpSpec(ModelSpec):
+class MlpSpec(NetworkSpec):
     """A spec whose network ends in `depth` ReLU layers of `width` and one linear output."""
 
     width: int

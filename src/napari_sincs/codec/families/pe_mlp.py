@@ -17,7 +17,7 @@ import torch
 
 from .. import presets
 from ..decode.exact import ExactMlp, slabs, split_tensors
-from .base import ExactEvaluator, Family, check_spec
+from .base import ExactEvaluator, NetworkFamily, check_spec
 from .mlp import MlpNetwork, MlpSpec, mlp_size, mlp_size_valid
 
 
@@ -148,7 +148,7 @@ def width_for_parameters(spec: PeMlpSpec, n_parameters: float) -> int:
     return max(2, int(width))
 
 
-class PeMlpFamily(Family):
+class PeMlpFamily(NetworkFamily):
     name = "pe_mlp"
     summary = "positional encoding and an MLP per group, the method's"
     tuning = presets.PE_MLP
