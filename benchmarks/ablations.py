@@ -255,15 +255,15 @@ def precision(dataset: Dataset, family: str = "auto") -> list[dict]:
         unrefitted = measure_quality(plain.recoded(bits).source(), array5d, span, with_ssim=False)
         rows.append({**row, "psnr_without_refit": round(unrefitted.psnr, 2)})
     networks = get_family(config.family)
-    default_tuning, good_bits = networks.tuning, presets.GOOD_BITS
+    default_sizing, good_bits = networks.sizing, presets.GOOD_BITS
     # Rate control refits smaller networks below GOOD_BITS; the coarser precisions are the point.
     presets.GOOD_BITS = presets.MIN_BITS
     try:
         for scale in PRECISION_SCALES:
-            networks.tuning = dataclasses.replace(
-                default_tuning,
-                key_bits=default_tuning.key_bits * scale,
-                residual_bits=default_tuning.residual_bits * scale,
+            networks.sizing = dataclasses.replace(
+                default_sizing,
+                key_bits=default_sizing.key_bits * scale,
+                residual_bits=default_sizing.residual_bits * scale,
             )
             larger = encode_at_ratio(job, config)
             quality = measure_quality(larger.source(), array5d, span, with_ssim=False)
@@ -271,7 +271,7 @@ def precision(dataset: Dataset, family: str = "auto") -> list[dict]:
             row = _precision_row(dataset, label, config, larger, data.nbytes, quality.psnr)
             rows.append({**row, "psnr_without_refit": ""})
     finally:
-        networks.tuning = default_tuning
+        networks.sizing = default_sizing
         presets.GOOD_BITS = good_bits
     return rows
 

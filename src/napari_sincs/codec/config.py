@@ -184,7 +184,7 @@ class CompressionConfig:
             )
         tuning = families.get_family(self.family).tuning
         steps = self.steps if self.steps is not None else tuning.steps
-        transfer = max(1, steps // presets.TRANSFER_STEPS_FRACTION)
+        transfer = None if steps is None else max(1, steps // presets.TRANSFER_STEPS_FRACTION)
         return self.replace(
             depth=self.depth if self.depth is not None else tuning.depth,
             steps=steps,

@@ -26,7 +26,7 @@ from napari_sincs.codec.families.base import (
     check_spec,
 )
 from napari_sincs.codec.families.pe_mlp import grid_coordinates
-from napari_sincs.codec.presets import FamilyTuning
+from napari_sincs.codec.presets import ChainSizing, FamilyTuning
 
 
 @dataclass(frozen=True)
@@ -80,15 +80,9 @@ class ExactPlane(ExactEvaluator):
 class PlaneFamily(NetworkFamily):
     name = "plane"
     summary = "one plane per group (a test's toy)"
-    tuning = FamilyTuning(
-        key_bits=10.0,
-        residual_bits=8.0,
-        max_parameters_per_group=4,
-        auto_time_groups=1,
-        depth=1,
-        steps=300,
-        batch_size=1024,
-        learning_rate=2e-2,
+    tuning = FamilyTuning(depth=1, steps=300, batch_size=1024, learning_rate=2e-2)
+    sizing = ChainSizing(
+        key_bits=10.0, residual_bits=8.0, max_parameters_per_group=4, auto_time_groups=1
     )
     refits_output = False
 

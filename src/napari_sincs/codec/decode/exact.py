@@ -100,11 +100,16 @@ class ExactMlp:
         weight, bias, _ = self.layers[0]
         return torch.addmm(bias, features, weight)
 
-    def tail(self, h: torch.Tensor) -> torch.Tensor:
+    def outputs(self, h: torch.Tensor) -> torch.Tensor:
+        """Every output (n, outputs) from the first layer's pre-activations."""
         for weight, bias, bits in self.layers[1:]:
             h = torch.relu_(h).mul_(2.0**bits).round_()
             h = torch.addmm(bias, h, weight)
-        return h[:, 0]
+        return h
+
+    def tail(self, h: torch.Tensor) -> torch.Tensor:
+        """The single output (n,) from the first layer's pre-activations."""
+        return self.outputs(h)[:, 0]
 
 
 def slabs(sizes: list[int], chunk: int) -> Iterator[tuple[int, tuple[int, ...], slice]]:

@@ -11,6 +11,7 @@ import numpy as np
 from ..._version import __version__
 from ...progress import CancelToken, ProgressCallback
 from ..config import CompressionConfig
+from ..families import get_family
 from ..format.container import INDEX_ENTRY, pack
 from ..format.header import FileHeader, ImageMetadata
 from ..grouping import GroupPlan
@@ -81,7 +82,8 @@ def header_bytes(header: FileHeader) -> int:
     """Bytes of everything but the blobs, with room for the stats written after verification."""
     data = header.to_dict()
     data["stats"] = dict(_STATS_PLACEHOLDER)
-    return len(pack(data, [])) + INDEX_ENTRY.size * len(header.plan.chains()) + 8
+    blobs = get_family(header.model.family).blob_count(header.plan)
+    return len(pack(data, [])) + INDEX_ENTRY.size * blobs + 8
 
 
 class GroupSource:

@@ -1,7 +1,7 @@
 """Planning: cut the array into groups and size every group's network for a byte budget.
 
 The budget is raw bytes / ratio for the whole file. Networks are sized from the family's
-expected bits per parameter of keyframes and of residual groups (presets.FamilyTuning); blocks
+expected bits per parameter of keyframes and of residual groups (presets.ChainSizing); blocks
 are halved until a group's network is no larger than the family allows.
 """
 
@@ -60,15 +60,15 @@ def design(
 ) -> Design:
     """Choose time groups, block and network size for a payload budget."""
     family = get_family(config.family)
-    tuning = family.tuning
+    sizing = family.sizing
     bits = payload_bytes * 8
-    key_bits = tuning.key_bits
-    res_bits = tuning.residual_bits if config.residual_coding else key_bits
-    time_groups = config.time_groups or min(shape[0], tuning.auto_time_groups)
+    key_bits = sizing.key_bits
+    res_bits = sizing.residual_bits if config.residual_coding else key_bits
+    time_groups = config.time_groups or min(shape[0], sizing.auto_time_groups)
     plan = GroupPlan(shape, time_groups, _block_for(shape, config), config.keyframe_interval)
     per_group = _parameters_per_group(plan, bits, key_bits, res_bits)
     if config.block is None:
-        largest = tuning.max_parameters_per_group
+        largest = sizing.max_parameters_per_group
         while per_group > largest and (halved := _halve_block(plan.block)) is not None:
             plan = GroupPlan(shape, time_groups, halved, config.keyframe_interval)
             per_group = _parameters_per_group(plan, bits, key_bits, res_bits)

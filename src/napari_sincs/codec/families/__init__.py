@@ -19,6 +19,7 @@ AUTO = "auto"
 FAMILIES: Registry[Family] = Registry("family", also=(AUTO,))
 FAMILIES.add("pe_mlp", "napari_sincs.codec.families.pe_mlp:FAMILY")
 FAMILIES.add("grid", "napari_sincs.codec.families.grid:FAMILY")
+FAMILIES.add("latent", "napari_sincs.codec.families.latent:FAMILY")
 
 AUTO_SUMMARY = (
     "pe_mlp, or grid with uniform sampling on images without z at ratios up to "

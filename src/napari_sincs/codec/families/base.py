@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..format.container import BlobSource
     from ..format.header import FileHeader
     from ..grouping import Group, GroupPlan
-    from ..presets import FamilyTuning
+    from ..presets import ChainSizing, FamilyTuning
 
 MAX_PARAMETERS = 1 << 24
 
@@ -125,6 +125,9 @@ class Family(abc.ABC):
     summary: str
     """One line for help texts: what the family is and when it suits."""
     tuning: FamilyTuning
+    required: bool = False
+    """Whether the family's name is listed in its files' "requires", so that a reader from
+    before the family refuses them with a clear message (False: every reader knows it)."""
 
     @abc.abstractmethod
     def spec_from_dict(
@@ -153,6 +156,7 @@ class NetworkFamily(Family):
     """A family that gives every group its own network: chains of groups coded as quantised
     weights with residuals between neighbours, sized by rate control (encode/ratio.py)."""
 
+    sizing: ChainSizing
     refits_output: bool = True
     """Whether the output is a linear layer on `hidden_features`, refitted after quantisation."""
 

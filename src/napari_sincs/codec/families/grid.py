@@ -194,6 +194,7 @@ class GridFamily(NetworkFamily):
     name = "grid"
     summary = "multi-resolution feature grids and a small MLP; without saliency, on 2D and 2D+T"
     tuning = presets.GRID
+    sizing = presets.GRID_SIZING
 
     def spec(self, plan, config, levels: tuple[int, ...], features: int) -> GridSpec:
         return GridSpec(

@@ -152,6 +152,7 @@ class PeMlpFamily(NetworkFamily):
     name = "pe_mlp"
     summary = "positional encoding and an MLP per group, the method's"
     tuning = presets.PE_MLP
+    sizing = presets.PE_MLP_SIZING
 
     def spec(self, plan, config, width: int) -> PeMlpSpec:
         extents = plan.coordinate_extents

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import families
 from ..config import CompressionConfig
 from ..errors import (
     CorruptFileError,
@@ -20,7 +21,7 @@ from ..errors import (
     InvalidInputError,
     UnsupportedVersionError,
 )
-from ..families import ModelSpec, spec_from_dict
+from ..families import ModelSpec, get_family, spec_from_dict
 from ..grouping import GroupPlan
 from ..layout import ArrayLayout
 
@@ -29,6 +30,7 @@ MAX_VOXELS = 1 << 44
 # Features a reader must understand to decode a file correctly; a file naming one this reader
 # does not know is refused instead of being decoded wrong.
 KNOWN_FEATURES = ("residual",)
+"""Besides these, the name of every registered family."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,12 @@ class FileHeader:
 
     def to_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
+        requires = [self.model.family] if get_family(self.model.family).required else []
         if self.max_error is not None:
-            extra = {"requires": ["residual"], "residual": {"max_error": self.max_error}}
+            requires.append("residual")
+            extra["residual"] = {"max_error": self.max_error}
+        if requires:
+            extra["requires"] = requires
         return extra | {
             "codec": {"name": "napari-sincs", "version": self.codec_version},
             "array": {
@@ -172,7 +178,7 @@ def _residual_bound(data: dict[str, Any]) -> float | None:
     requires = data.get("requires", [])
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
         raise CorruptFileError("the header's list of required features is malformed.")
-    unknown = sorted(set(requires) - set(KNOWN_FEATURES))
+    unknown = sorted(set(requires) - set(KNOWN_FEATURES) - set(families.choices()))
     if unknown:
         raise UnsupportedVersionError(
             f"the file needs feature(s) {', '.join(unknown)} that this napari-sincs does not "

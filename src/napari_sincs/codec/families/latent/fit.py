@@ -1,0 +1,421 @@
+"""Training a latent file on distortion + lambda * rate, and steering lambda to the budget.
+
+Every step trains on one patch of one volume: the latents the patch interpolates are quantised
+(uniform noise early, straight-through rounding late), the synthesis predicts the patch, and
+the entropy model prices those latents; the loss is the saliency-weighted squared error plus
+lambda times the estimated bits per voxel of the whole file (each level's bits scaled from the
+patch to the level). Only the latents a step touched are updated (Adam on their boxes, with a
+step count per latent), so a step costs the patch, not the image. Lambda follows the rate of
+the rounded latents towards the budget; the finished file is coded for real and, when it
+misses the budget by more than presets.LATENT_RATE_TOLERANCE, refined with lambda rescaled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ....progress import FIT, ProgressEvent, check, report
+from ... import presets
+from ...device import pick_device
+from ...errors import RatioUnreachableError
+from ...format.quantize import quantise_chain
+from ...format.weights import encode_chain
+from ...intensity import normalise
+from ..base import ModelSpec
+from .coding import Q_MAX, ExactArm, encode_tile
+from .context import contexts
+from .geometry import Box, LatentGeometry, interpolation
+from .probability import laplace_bits
+from .reader import network_tensors
+from .spec import LatentSpec
+
+log = logging.getLogger(__name__)
+
+ADAM_BETAS = (0.9, 0.999)
+LAMBDA_MIN = 1e-8
+ADAM_EPS = 1e-8
+
+
+def _mlp(shapes: list[tuple[int, ...]]) -> nn.ModuleList:
+    return nn.ModuleList(nn.Linear(w[1], w[0]) for w in shapes[0::2])
+
+
+def _forward(layers: nn.ModuleList, h: torch.Tensor) -> torch.Tensor:
+    for i, layer in enumerate(layers):
+        h = layer(h)
+        if i < len(layers) - 1:
+            h = torch.relu(h)
+    return h
+
+
+@dataclass
+class _Volume:
+    """One volume's normalised values and distortion weights (d, y, x)."""
+
+    values: torch.Tensor
+    weights: torch.Tensor | None
+
+
+class _Latents:
+    """One volume's latent grids and their Adam state, updated box by box."""
+
+    def __init__(self, geometry: LatentGeometry, device: torch.device) -> None:
+        self.grids = [torch.zeros(cells, device=device) for cells in geometry.cells]
+        self.first = [torch.zeros_like(g) for g in self.grids]
+        self.second = [torch.zeros_like(g) for g in self.grids]
+        self.count = [torch.zeros_like(g) for g in self.grids]
+
+    def step(self, level: int, box: Box, grad: torch.Tensor, lr: float) -> None:
+        index = box.slices
+        b1, b2 = ADAM_BETAS
+        first = self.first[level][index].mul_(b1).add_(grad, alpha=1 - b1)
+        second = self.second[level][index].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        count = self.count[level][index].add_(1.0)
+        first_hat = first / (1 - b1**count)
+        second_hat = second / (1 - b2**count)
+        self.grids[level][index].sub_(lr * first_hat / (second_hat.sqrt() + ADAM_EPS))
+        self.first[level][index] = first
+        self.second[level][index] = second
+        self.count[level][index] = count
+
+    def rounded(self, level: int) -> np.ndarray:
+        return self.grids[level].round().clamp(-Q_MAX, Q_MAX).cpu().numpy().astype(np.int64)
+
+
+class LatentTrainer:
+    """The latents of every volume, the two networks, and one training step."""
+
+    def __init__(
+        self,
+        spec: LatentSpec,
+        geometry: LatentGeometry,
+        volumes: list[_Volume],
+        device: torch.device,
+        patch_voxels: int,
+        seed: int,
+    ) -> None:
+        self.spec = spec
+        self.geometry = geometry
+        self.volumes = volumes
+        self.device = device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.synthesis = _mlp(spec.synthesis_shapes).to(device)
+            self.arm = _mlp(spec.arm_shapes).to(device)
+        mean = float(np.mean([v.values.mean().item() for v in volumes]))
+        with torch.no_grad():
+            self.synthesis[-1].bias.fill_(mean)
+            self.arm[-1].weight.mul_(0.1)
+            self.arm[-1].bias.zero_()
+        self.latents = [_Latents(geometry, device) for _ in volumes]
+        self.generator = np.random.default_rng(seed)
+        self.noise = torch.Generator(device=device).manual_seed(seed)
+        depth, height, width = geometry.extents
+        pd = min(depth, 8) if geometry.dims == 3 else 1
+        side = max(8, int(math.sqrt(patch_voxels / pd)))
+        self.patch = (pd, min(height, side), min(width, side))
+        self.scale = [math.prod(cells) / math.prod(geometry.extents) for cells in geometry.cells]
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [*self.synthesis.parameters(), *self.arm.parameters()]
+
+    def network_vector(self) -> np.ndarray:
+        """The networks' weights, flat, in the spec's parameter order (synthesis first)."""
+        tensors = []
+        for layers in (self.synthesis, self.arm):
+            for layer in layers:
+                tensors += [layer.weight.detach().reshape(-1), layer.bias.detach().reshape(-1)]
+        return torch.cat(tensors).float().cpu().numpy()
+
+    def _patch(self) -> tuple[int, Box]:
+        volume = int(self.generator.integers(len(self.volumes)))
+        starts = [
+            int(self.generator.integers(e - p + 1))
+            for e, p in zip(self.geometry.extents, self.patch)
+        ]
+        return volume, Box(tuple((s, s + p) for s, p in zip(starts, self.patch)))
+
+    def _windows(self, voxels: Box) -> tuple[list[Box], list[Box]]:
+        """Per level: the cells the patch interpolates (`own`), and the cells its contexts
+        also read (`needed`: own's face neighbours and the finer level's parents around)."""
+        geometry = self.geometry
+        own = [geometry.window(level, voxels) for level in range(geometry.levels)]
+        needed = []
+        for level, box in enumerate(own):
+            cells = geometry.cells[level]
+            wanted = box.grown(1, cells)
+            if level > 0:
+                wanted = wanted.union(
+                    own[level - 1].parents(geometry.steps(level - 1)).grown(1, cells)
+                )
+            needed.append(wanted)
+        return own, needed
+
+    def step(
+        self, lam: float, latent_lr: float, noisy: bool, optimiser, measure: bool = True
+    ) -> tuple[float, float, float | None]:
+        """One step; returns (distortion, estimated bits per voxel, and, if `measure`, the
+        bits per voxel of the patch's latents rounded, without noise)."""
+        geometry = self.geometry
+        volume, voxels = self._patch()
+        own, needed = self._windows(voxels)
+        grids = self.latents[volume].grids
+        leaves = [
+            grids[level][box.slices].clone().requires_grad_() for level, box in enumerate(needed)
+        ]
+        quantised = [self._quantise(leaf, noisy) for leaf in leaves]
+        features = []
+        for level, (q, box, window) in enumerate(zip(quantised, needed, own)):
+            local = q[tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))]
+            for axis, (span, k, cells) in enumerate(
+                zip(voxels.ranges, geometry.exponents[level], geometry.cells[level])
+            ):
+                matrix = torch.from_numpy(
+                    interpolation(np.arange(*span), k, cells, window.ranges[axis])
+                ).to(self.device, torch.float32)
+                local = torch.movedim(torch.tensordot(matrix, local, dims=([1], [axis])), 0, axis)
+            features.append(local.reshape(-1))
+        predicted = _forward(self.synthesis, torch.stack(features, dim=1))[:, 0]
+        data = self.volumes[volume]
+        target = data.values[voxels.slices].reshape(-1)
+        error = (predicted - target) ** 2
+        if data.weights is not None:
+            weight = data.weights[voxels.slices].reshape(-1)
+            distortion = (weight * error).sum() / weight.sum()
+        else:
+            distortion = error.mean()
+        rate = self._rate(quantised, own, needed)
+        loss = distortion + lam * rate
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        for level, (leaf, box) in enumerate(zip(leaves, needed)):
+            if leaf.grad is not None:
+                self.latents[volume].step(level, box, leaf.grad, latent_lr)
+        if not measure:
+            return float(distortion.detach()), float(rate.detach()), None
+        with torch.no_grad():
+            rounded = self._rate(
+                [leaf.detach().round().clamp(-Q_MAX, Q_MAX) for leaf in leaves], own, needed
+            )
+        return float(distortion.detach()), float(rate.detach()), float(rounded)
+
+    def _quantise(self, leaf: torch.Tensor, noisy: bool) -> torch.Tensor:
+        if noisy:
+            noise = torch.rand(leaf.shape, generator=self.noise, device=self.device) - 0.5
+            return (leaf + noise).clamp(-Q_MAX, Q_MAX)
+        rounded = leaf + (leaf.round() - leaf).detach()
+        return rounded.clamp(-Q_MAX, Q_MAX)
+
+    def _rate(
+        self, quantised: list[torch.Tensor], own: list[Box], needed: list[Box]
+    ) -> torch.Tensor:
+        """Estimated bits per voxel of the whole file, from the patch's latents."""
+        total = torch.zeros((), device=self.device)
+        for level, (q, box, window) in enumerate(zip(quantised, needed, own)):
+            coarse = quantised[level + 1] if level + 1 < self.geometry.levels else None
+            origin = needed[level + 1].starts if coarse is not None else None
+            features = contexts(self.geometry, level, window, q, box.starts, coarse, origin)
+            mu, log_scale = _forward(self.arm, features.to(torch.float32)).unbind(dim=1)
+            values = q[tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))]
+            bits = laplace_bits(values.reshape(-1), mu, log_scale).sum()
+            total = total + bits * (self.scale[level] / window.size)
+        return total
+
+
+def _volumes(job, geometry: LatentGeometry, device: torch.device) -> list[_Volume]:
+    plan = geometry.plan
+    volumes = []
+    for channel in range(plan.shape[1]):
+        for phase in range(plan.time_groups):
+            index = (
+                slice(phase, None, plan.time_groups),
+                channel,
+                slice(None),
+                slice(None),
+                slice(None),
+            )
+            values = normalise(
+                np.ascontiguousarray(job.array5d[index]), job.lo[channel], job.hi[channel]
+            )
+            weights = job.saliency.weights(values, channel, index)
+            shape = geometry.extents
+            volumes.append(
+                _Volume(
+                    torch.from_numpy(values.reshape(shape)).to(device),
+                    None
+                    if weights is None
+                    else torch.from_numpy(np.asarray(weights, np.float32).reshape(shape)).to(
+                        device
+                    ),
+                )
+            )
+    return volumes
+
+
+def _cosine(progress: float) -> float:
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def encode_at_ratio(family, job, config):
+    """Fit and code `job`'s image as a latent file within the budget of `config.ratio`."""
+    from ...encode.job import header_bytes
+    from ...encode.planning import Design
+    from ...encode.rate import Encoded
+    from . import plan_for
+
+    plan = plan_for(job.shape, config)
+    spec = family.spec_for(plan)
+    geometry = spec.geometry(plan)
+    design = Design(plan, spec)
+    bits = presets.LATENT_NETWORK_BITS
+    budget = job.raw_bytes / config.ratio
+    head = header_bytes(job.header(config, design, bits))
+    fixed = head + _network_bytes(spec, bits) + len(plan) * (5 + 4 * spec.levels)
+    if budget <= fixed * 1.1:
+        raise RatioUnreachableError(
+            f"a ratio of {config.ratio:g} allows {budget:.0f} bytes, but a latent file's header "
+            f"and networks alone take about {fixed} bytes; ask for a ratio below "
+            f"{job.raw_bytes / (fixed * 1.5):.0f}, or use family='pe_mlp'."
+        )
+    device = pick_device(config.device)
+    trainer = LatentTrainer(
+        spec, geometry, _volumes(job, geometry, device), device, config.batch_size, config.seed
+    )
+    run = _Run(trainer, job, config, bits, head, budget)
+    started = time.perf_counter()
+    steps = config.steps or _steps(geometry, trainer)
+    run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.75))
+    for attempt in range(1, presets.LATENT_REFINES + 2):
+        blobs = run.code()
+        log.info(
+            "latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam
+        )
+        low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
+        if low <= run.size <= budget or attempt == presets.LATENT_REFINES + 1:
+            break
+        if run.size < low and run.lam <= LAMBDA_MIN:
+            log.info("the fit cannot use the whole budget (lambda at its floor); keeping it")
+            break
+        refine = max(1, int(steps * presets.LATENT_REFINE_FRACTION))
+        run.train(refine, 0.5, 0.5, attempt + 1, measure_at=(0.5,))
+    if run.size > budget:
+        raise RatioUnreachableError(
+            f"a ratio of {config.ratio:g} cannot be met: the latent file still takes {run.size} "
+            f"bytes for a budget of {budget:.0f}. Ask for a lower ratio."
+        )
+    header = job.header(config, design, bits)
+    fit_seconds = time.perf_counter() - started
+    return Encoded(header, blobs, attempt, fit_seconds, str(device))
+
+
+def _steps(geometry: LatentGeometry, trainer: LatentTrainer) -> int:
+    """Steps that show every voxel presets.LATENT_EPOCHS times."""
+    epochs = presets.LATENT_EPOCHS * geometry.voxel_count() / math.prod(trainer.patch)
+    return max(presets.LATENT_MIN_STEPS, math.ceil(epochs))
+
+
+def _network_bytes(spec: ModelSpec, bits: float) -> int:
+    """About what the networks' blob takes at a precision (zstd saves a little on top)."""
+    return int(spec.n_parameters * bits / 8) + 8 * len(spec.parameter_shapes) + 32
+
+
+class _Run:
+    """Training with lambda steered so that the coded latents meet their budget.
+
+    The controller follows the rate estimated on the trained patches' rounded latents; coding
+    the file for real now and then (`code`) corrects that estimate for what it misses (the
+    coder's quantised probabilities and networks, tile borders)."""
+
+    def __init__(self, trainer: LatentTrainer, job, config, bits: float, head: int, budget: float):
+        self.trainer = trainer
+        self.job = job
+        self.config = config
+        self.bits = bits
+        self.head = head
+        self.budget = budget
+        self.voxels = trainer.geometry.voxel_count()
+        fixed = head + _network_bytes(trainer.spec, bits) + len(trainer.geometry.plan) * 4
+        self.target = 8 * (budget - fixed) * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
+        self.lam = presets.LATENT_LAMBDA
+        self.optimiser = torch.optim.Adam(trainer.parameters(), lr=config.learning_rate)
+        self.rounded: float | None = None
+        self.correction = 1.0
+        self.size = 0
+
+    def code(self):
+        """Code the file as it stands (its blobs), and correct the rate estimate by it."""
+        blobs = _code(self.trainer, self.trainer.spec, self.trainer.geometry, self.bits)
+        self.size = self.head + blobs.total
+        networks = len(blobs[0])
+        coded = 8 * (blobs.total - networks)
+        if self.rounded:
+            self.correction = coded / (self.rounded * self.voxels)
+        budget = 8 * (self.budget - self.head - networks)
+        self.target = budget * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
+        return blobs
+
+    def train(
+        self,
+        steps: int,
+        noisy_until: float,
+        lr_scale: float,
+        attempt: int,
+        measure_at: tuple[float, ...] = (),
+    ) -> None:
+        """`steps` steps, noisy rounding for the first `noisy_until` of them, the learning rates
+        scaled by `lr_scale` on a cosine; the file is coded at the fractions `measure_at`."""
+        measures = {max(1, int(f * steps)) for f in measure_at}
+        for step in range(1, steps + 1):
+            progress = step / steps
+            factor = lr_scale * _cosine(progress)
+            for group in self.optimiser.param_groups:
+                group["lr"] = self.config.learning_rate * factor
+            noisy = progress <= noisy_until
+            latent_lr = presets.LATENT_LEARNING_RATE * factor
+            measure = step % presets.LATENT_MEASURE_EVERY == 1 or self.rounded is None
+            distortion, _, rate = self.trainer.step(
+                self.lam, latent_lr, noisy, self.optimiser, measure
+            )
+            if rate is not None:
+                self.rounded = rate if self.rounded is None else 0.8 * self.rounded + 0.2 * rate
+                error = math.log(max(self.rounded * self.correction, 1e-9) / self.target)
+                gain = presets.LATENT_LAMBDA_GAIN * presets.LATENT_MEASURE_EVERY
+                self.lam = float(np.clip(self.lam * math.exp(gain * error), LAMBDA_MIN, 10.0))
+            if step in measures:
+                self.code()
+            if step % presets.CHECK_EVERY == 0 or step == steps:
+                check(self.job.cancel)
+                event = ProgressEvent(0, 1, step, steps, distortion, FIT, attempt)
+                report(self.job.progress, event)
+
+
+def _code(trainer: LatentTrainer, spec: LatentSpec, geometry: LatentGeometry, bits: float):
+    """The networks' blob and every tile's latents blob, coded with the exact entropy model."""
+    from ...encode.spill import Spill
+
+    shapes = spec.parameter_shapes
+    quantised = quantise_chain(trainer.network_vector()[None], shapes, bits)
+    weights = quantised.dequantise(shapes, np.float64)[0]
+    _, arm_tensors = network_tensors(spec, weights)
+    arm = ExactArm(arm_tensors, torch.device("cpu"))
+    blobs = Spill()
+    blobs.append(encode_chain(quantised, shapes, residual=False))
+    rounded = [
+        [latents.rounded(level) for level in range(spec.levels)] for latents in trainer.latents
+    ]
+    for group in geometry.plan:
+        tile = geometry.tile_of(group)
+        volume = rounded[geometry.volume_of(group)]
+        cells = [
+            volume[level][geometry.tile_box(tile, level).slices] for level in range(spec.levels)
+        ]
+        blobs.append(encode_tile(geometry, arm, tile, cells))
+    return blobs

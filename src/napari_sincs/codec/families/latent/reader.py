@@ -1,0 +1,139 @@
+"""Decoding latent files: tiles entropy-decoded on demand (and cached), and the synthesis
+evaluated exactly at any voxels, reading latents across tile borders (no seams)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...decode.cache import LruCache
+from ...decode.exact import ExactMlp, split_tensors
+from ...errors import CorruptFileError
+from ...format.container import BlobSource
+from ...format.header import FileHeader
+from ...format.weights import decode_chain
+from ...grouping import Group
+from ..base import GroupValues
+from .coding import Q_MAX, ExactArm, decode_tile
+from .geometry import Box, LatentGeometry, interpolation
+from .spec import LatentSpec
+
+MLP_CHUNK = 1 << 15
+
+
+def network_tensors(spec: LatentSpec, weights: np.ndarray) -> tuple[list, list]:
+    """The synthesis' and the entropy model's tensors from the networks' flat weights."""
+    tensors = split_tensors(spec.parameter_shapes, spec.n_parameters, weights)
+    count = len(spec.synthesis_shapes)
+    return tensors[:count], tensors[count:]
+
+
+class Synthesis:
+    """Latent grids to normalised intensities, exactly: interpolated features (exact binary
+    fractions of integers) on the MLP's fixed-point input grid, then the exact MLP."""
+
+    def __init__(self, geometry: LatentGeometry, tensors: list, device: torch.device) -> None:
+        self.geometry = geometry
+        self.mlp = ExactMlp(tensors, float(Q_MAX), device)
+        self.device = device
+
+    def features(
+        self, positions: list[np.ndarray], windows: list[Box], latents: list
+    ) -> torch.Tensor:
+        """(voxels, levels) features at the outer product of volume positions (d, y, x)."""
+        columns = []
+        for level, (window, values) in enumerate(zip(windows, latents)):
+            grid = torch.from_numpy(np.asarray(values, dtype=np.float64))
+            for axis, (p, k, cells, (start, stop)) in enumerate(
+                zip(
+                    positions,
+                    self.geometry.exponents[level],
+                    self.geometry.cells[level],
+                    window.ranges,
+                )
+            ):
+                matrix = torch.from_numpy(interpolation(p, k, cells, (start, stop)))
+                grid = torch.movedim(torch.tensordot(matrix, grid, dims=([1], [axis])), 0, axis)
+            columns.append(grid.reshape(-1))
+        return torch.stack(columns, dim=1)
+
+    def __call__(self, features: torch.Tensor) -> np.ndarray:
+        out = np.empty(features.shape[0], dtype=np.float64)
+        for start in range(0, features.shape[0], MLP_CHUNK):
+            chunk = self.mlp.on_input_grid(features[start : start + MLP_CHUNK].to(self.device))
+            out[start : start + MLP_CHUNK] = self.mlp.tail(self.mlp.first(chunk)).cpu().numpy()
+        return out
+
+
+class LatentValues(GroupValues):
+    """A latent file's group values: networks from blob 0, tile g's latents from blob 1 + g."""
+
+    def __init__(
+        self, header: FileHeader, source: BlobSource, device: torch.device, cache: int = 256
+    ) -> None:
+        spec: LatentSpec = header.model
+        self.plan = header.plan
+        self.geometry = spec.geometry(self.plan)
+        if not self.geometry.tiles_align():
+            raise CorruptFileError("the file's tiles do not align with its latent levels.")
+        self.source = source
+        quantised = decode_chain(source.read_blob(0), 1, spec.parameter_shapes)
+        weights = quantised.dequantise(spec.parameter_shapes, np.float64)[0]
+        if not np.all(np.isfinite(weights)):
+            raise CorruptFileError("the latent file's networks decode to non-finite weights.")
+        synthesis, arm = network_tensors(spec, weights)
+        self.synthesis = Synthesis(self.geometry, synthesis, device)
+        self.arm = ExactArm(arm, device)
+        self._tiles = LruCache(cache)
+
+    def tile(self, index: int) -> list[np.ndarray]:
+        """The integer latents of every level of one tile (group)."""
+        cached = self._tiles.get(index)
+        if cached is not None:
+            return cached
+        group = self.plan.group(index)
+        tile = self.geometry.tile_of(group)
+        latents = decode_tile(self.geometry, self.arm, tile, self.source.read_blob(1 + index))
+        self._tiles.put(index, latents)
+        return latents
+
+    def window(self, volume: int, level: int, box: Box) -> np.ndarray:
+        """A level's latents on a box of cells, gathered from the tiles it meets."""
+        out = np.empty(box.shape, dtype=np.int64)
+        for tile in self.geometry.tiles_meeting(level, box):
+            owned = self.geometry.tile_box(tile, level)
+            values = self.tile(self.geometry.group_at(volume, tile))[level]
+            inside = Box(
+                tuple((max(a, c), min(b, d)) for (a, b), (c, d) in zip(box.ranges, owned.ranges))
+            )
+            source = tuple(slice(a - o, b - o) for (a, b), o in zip(inside.ranges, owned.starts))
+            target = tuple(slice(a - o, b - o) for (a, b), o in zip(inside.ranges, box.starts))
+            out[target] = values[source]
+        return out
+
+    def evaluate(self, group: Group, positions: list[np.ndarray]) -> np.ndarray:
+        geometry = self.geometry
+        t, z, y, x = (np.asarray(p, dtype=np.int64) for p in positions)
+        origin = geometry.voxel_origin(group)
+        depth = t if geometry.d_axis == "t" else z
+        volume_positions = [depth + origin[0], y + origin[1], x + origin[2]]
+        volume = geometry.volume_of(group)
+        out = np.empty([len(p) for p in volume_positions], dtype=np.float64)
+        plane = len(y) * len(x)
+        depth_rows = max(1, MLP_CHUNK // max(1, plane))
+        y_rows = len(y) if plane <= MLP_CHUNK else max(1, MLP_CHUNK // max(1, len(x)))
+        for d0 in range(0, len(depth), depth_rows):
+            for y0 in range(0, len(y), y_rows):
+                part = (slice(d0, d0 + depth_rows), slice(y0, y0 + y_rows), slice(None))
+                chunk = [p[s] for p, s in zip(volume_positions, part)]
+                out[part] = self._synthesise(volume, chunk)
+        return out.reshape([len(p) for p in positions])
+
+    def _synthesise(self, volume: int, positions: list[np.ndarray]) -> np.ndarray:
+        """Normalised values at the outer product of volume positions (d, y, x)."""
+        geometry = self.geometry
+        voxels = Box(tuple((int(p.min()), int(p.max()) + 1) for p in positions))
+        windows = [geometry.window(level, voxels) for level in range(geometry.levels)]
+        latents = [self.window(volume, level, w) for level, w in enumerate(windows)]
+        features = self.synthesis.features(positions, windows, latents)
+        return self.synthesis(features).reshape([len(p) for p in positions])

@@ -1,0 +1,86 @@
+"""The latent family's spec: the pyramid and the two small networks every file shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..base import ModelSpec, check_spec
+from .context import context_size
+from .geometry import LatentGeometry
+
+MAX_LEVELS = 10
+MAX_WIDTH = 256
+MAX_LAYERS = 4
+
+
+def mlp_shapes(inputs: int, widths: tuple[int, ...], outputs: int) -> list[tuple[int, ...]]:
+    shapes: list[tuple[int, ...]] = []
+    fan_in = inputs
+    for width in (*widths, outputs):
+        shapes += [(width, fan_in), (width,)]
+        fan_in = width
+    return shapes
+
+
+@dataclass(frozen=True)
+class LatentSpec(ModelSpec):
+    """`levels` latent grids per volume, the finest sampling y and x every 2**first voxels and
+    d every 2**max(0, first - d_lag); a synthesis MLP (levels -> synthesis -> 1) and an entropy
+    model MLP (context -> arm -> mu, log-scale), both shared by the whole file."""
+
+    levels: int
+    first: int
+    d_lag: int
+    synthesis: tuple[int, ...]
+    arm: tuple[int, ...]
+
+    @property
+    def dims(self) -> int:
+        return 3 if len(self.axes) == 3 else 2
+
+    @property
+    def synthesis_shapes(self) -> list[tuple[int, ...]]:
+        return mlp_shapes(self.levels, self.synthesis, 1)
+
+    @property
+    def arm_shapes(self) -> list[tuple[int, ...]]:
+        return mlp_shapes(context_size(self.dims, self.levels), self.arm, 2)
+
+    @property
+    def parameter_shapes(self) -> list[tuple[int, ...]]:
+        """The networks' tensors, synthesis first: what the file's first blob holds."""
+        return self.synthesis_shapes + self.arm_shapes
+
+    def geometry(self, plan) -> LatentGeometry:
+        return LatentGeometry(plan, self.levels, self.first, self.d_lag)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "levels": self.levels,
+            "first": self.first,
+            "d_lag": self.d_lag,
+            "synthesis": list(self.synthesis),
+            "arm": list(self.arm),
+        }
+
+    def describe(self) -> str:
+        widths = "x".join(map(str, self.synthesis))
+        return f"latent, {self.levels} levels, synthesis {widths}, {self.n_parameters} parameters"
+
+
+def spec_from_fields(name: str, data: dict[str, Any], axes, extents) -> LatentSpec:
+    spec = LatentSpec(
+        name,
+        axes,
+        extents,
+        levels=int(data["levels"]),
+        first=int(data["first"]),
+        d_lag=int(data["d_lag"]),
+        synthesis=tuple(int(w) for w in data["synthesis"]),
+        arm=tuple(int(w) for w in data["arm"]),
+    )
+    widths = (*spec.synthesis, *spec.arm)
+    valid = 1 <= spec.levels <= MAX_LEVELS and 0 <= spec.first <= 4 and 0 <= spec.d_lag <= 4
+    valid = valid and len(spec.synthesis) <= MAX_LAYERS and len(spec.arm) <= MAX_LAYERS
+    return check_spec(spec, valid and all(1 <= w <= MAX_WIDTH for w in widths), data)

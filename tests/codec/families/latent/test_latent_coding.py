@@ -1,0 +1,87 @@
+"""Latent blobs: range coding with probabilities that are the same bits everywhere."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sincs.codec.errors import CorruptFileError
+from napari_sincs.codec.families.latent.coding import ExactArm, decode_tile, encode_tile
+from napari_sincs.codec.families.latent.context import context_size
+from napari_sincs.codec.families.latent.geometry import LatentGeometry
+from napari_sincs.codec.families.latent.probability import (
+    PRECISION,
+    exp_neg,
+    frequencies,
+    quantise_parameters,
+)
+from napari_sincs.codec.format.quantize import quantise_chain
+from napari_sincs.codec.grouping import GroupPlan
+
+CPU = torch.device("cpu")
+
+
+def _arm(inputs: int, seed: int = 0) -> ExactArm:
+    rng = np.random.default_rng(seed)
+    shapes = [(16, inputs), (16,), (16, 16), (16,), (2, 16), (2,)]
+    vector = np.concatenate([rng.normal(0, 0.3, int(np.prod(s))) for s in shapes])
+    weights = quantise_chain(vector[None].astype(np.float32), shapes, 8).dequantise(
+        shapes, np.float64
+    )[0]
+    bounds = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+    return ExactArm([weights[a:b].reshape(s) for a, b, s in zip(bounds, bounds[1:], shapes)], CPU)
+
+
+def test_exp_is_accurate_and_frequencies_are_whole_distributions():
+    z = np.linspace(0, 60, 20001)
+    np.testing.assert_allclose(exp_neg(z), np.exp(-z), rtol=1e-12)
+    mu, scale = quantise_parameters(np.array([0.3, -2.2, 9.0]), np.array([-1.0, 0.5, 7.0]), -4, 5)
+    counts = frequencies(mu, scale, -4, 5)
+    assert (counts.sum(axis=1) == 1 << PRECISION).all() and counts.min() >= 1
+    assert counts[0].argmax() == 4, "the mode sits at mu = 0.3, symbol 0"
+
+
+def test_the_probability_tables_are_pinned():
+    """These bits define the format: if they change, existing latent files decode wrong."""
+    rng = np.random.default_rng(7)
+    mu = rng.normal(0, 6, 5000)
+    log_scale = rng.uniform(-4, 6, 5000)
+    counts = frequencies(*quantise_parameters(mu, log_scale, -20, 20), -20, 20)
+    digest = hashlib.sha256(counts.astype("<i8").tobytes()).hexdigest()
+    assert digest == "05140d5e13ade4c0d4e4614f3d963c9e33ed08b5952329a7efc2083152b1e6df"
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 200, 300), (1, 1, 40, 128, 96)])
+def test_tiles_round_trip(shape):
+    plan = GroupPlan(shape, 1, (32, 128, 128), 1)
+    geometry = LatentGeometry(plan, 5, 1, 1)
+    arm = _arm(context_size(geometry.dims, 5))
+    rng = np.random.default_rng(1)
+    for group in plan:
+        tile = geometry.tile_of(group)
+        latents = [
+            np.clip(rng.laplace(0, 1.5 / (level + 1), geometry.tile_box(tile, level).shape), -9, 9)
+            .round()
+            .astype(np.int64)
+            for level in range(5)
+        ]
+        latents[2][...] = 3  # a constant level codes no symbol
+        blob = encode_tile(geometry, arm, tile, latents)
+        decoded = decode_tile(geometry, arm, tile, blob)
+        assert all(np.array_equal(a, b) for a, b in zip(latents, decoded))
+
+
+def test_a_damaged_latent_blob_is_refused():
+    plan = GroupPlan((1, 1, 1, 64, 64), 1, (1, 64, 64), 1)
+    geometry = LatentGeometry(plan, 3, 1, 1)
+    arm = _arm(context_size(2, 3))
+    latents = [np.ones(geometry.tile_box((0, 0, 0), level).shape, np.int64) for level in range(3)]
+    latents[0][0, 0, 0] = -2
+    blob = encode_tile(geometry, arm, (0, 0, 0), latents)
+    with pytest.raises(CorruptFileError):
+        decode_tile(geometry, arm, (0, 0, 0), blob[:3])
+    with pytest.raises(CorruptFileError, match="value range"):
+        decode_tile(geometry, arm, (0, 0, 0), blob[:1] + b"\x05\x00\x01\x00" + blob[5:])

@@ -1,0 +1,90 @@
+"""The latent family end to end: real training on real crops, files decoded exactly, regions
+equal to crops of the whole, tiles without seams, budgets met."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import napari_sincs as sincs
+from helpers import FAST, flat_psnr, load
+from napari_sincs.codec.families.latent.reader import LatentValues
+
+LATENT = FAST.replace(family="latent", saliency="uniform", steps=300, batch_size=None)
+
+
+@pytest.fixture(scope="module")
+def tiled(tmp_path_factory) -> tuple[np.ndarray, object, object]:
+    """The 2D crop as four 64x64 tiles."""
+    data = load("nuclei2d_crop.tif")
+    path = tmp_path_factory.mktemp("latent") / "tiled.sincs"
+    report = sincs.compress(data, path, config=LATENT.replace(ratio=15, block=(64, 64)))
+    return data, path, report
+
+
+def test_a_latent_file_meets_its_ratio_and_beats_a_flat_guess(tiled):
+    data, path, report = tiled
+    assert report.family == "latent" and report.groups == 4
+    assert report.ratio >= 15
+    decoded = sincs.decode(path)
+    assert sincs.metrics.psnr(data, decoded) > flat_psnr(data) + 8
+    with sincs.open_sincs(path) as lazy:
+        assert isinstance(lazy.decoder.values, LatentValues)
+        assert lazy.header.to_dict()["requires"] == ["latent"]
+
+
+def test_regions_across_tile_borders_equal_the_whole(tiled):
+    _, path, _ = tiled
+    whole = sincs.decode(path)
+    with sincs.open_sincs(path, cache_bytes=0) as lazy:
+        np.testing.assert_array_equal(lazy[50:80, 60:70], whole[50:80, 60:70])
+        np.testing.assert_array_equal(lazy[63:65, :], whole[63:65, :])
+    np.testing.assert_array_equal(sincs.decode(path, level=1), whole[::2, ::2])
+
+
+def test_decoding_is_bit_identical_whatever_the_thread_count(tiled):
+    _, path, _ = tiled
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = sincs.decode(path)
+        torch.set_num_threads(2)
+        two = sincs.decode(path)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_tile_borders_do_not_show(tiled):
+    """The mean jump between neighbouring pixels across a tile border is about the same as
+    inside tiles (one network per block makes it several times larger)."""
+    data, path, _ = tiled
+    decoded = sincs.decode(path).astype(np.float64)
+
+    def border_over_inside(image):
+        jumps = np.abs(np.diff(image, axis=1))
+        return jumps[:, 63].mean() / np.delete(jumps, 63, axis=1).mean()
+
+    assert border_over_inside(decoded) < 1.25 * border_over_inside(data.astype(np.float64))
+
+
+@pytest.mark.parametrize("key", ["2d+t", "3d", "channels"])
+def test_every_kind_of_image_round_trips(key, tmp_path):
+    from helpers import IMAGES
+
+    name, axes = IMAGES[key]
+    data = load(name)
+    path = tmp_path / f"{key}.sincs"
+    report = sincs.compress(data, path, axes=axes, config=LATENT.replace(ratio=12, steps=200))
+    decoded = sincs.decode(path)
+    assert decoded.shape == data.shape and decoded.dtype == data.dtype
+    assert report.ratio >= 12
+    assert sincs.metrics.psnr(data, decoded) > flat_psnr(data) + 3
+
+
+def test_lossless_latent_files_are_bit_exact(tmp_path):
+    data = load("cell_migration_crop.tif")
+    path = tmp_path / "lossless.sincs"
+    sincs.compress(data, path, axes="tyx", config=LATENT.replace(ratio=20, steps=150), max_error=0)
+    np.testing.assert_array_equal(sincs.decode(path), data)
