@@ -54,6 +54,19 @@ def test_the_network_family_is_chosen_on_the_command_line(tmp_path, data_dir, ca
     assert json.loads(capsys.readouterr().out)["model"]["family"] == "grid"
 
 
+def test_the_preset_is_chosen_on_the_command_line_and_checked(tmp_path, data_dir, capsys):
+    out = tmp_path / "p.sincs"
+    source = str(data_dir / "nuclei3d_crop.tif")
+    fast = ["--ratio", "20", "--preset", "fast", "-q"]
+    assert main(["compress", source, "-o", str(out), *fast]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["preset"] == "fast"
+    with pytest.raises(SystemExit):
+        main(["compress", source, "-o", str(out), "--preset", "quick"])
+    assert "invalid choice: 'quick'" in capsys.readouterr().err
+
+
 def test_errors_are_one_line_without_traceback(tmp_path, data_dir, capsys):
     source = data_dir / "nuclei2d_crop.tif"
     cases = [

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ._version import __version__
 from .api import compress_file, open_sincs
 from .cli_analysis import register as register_analysis
-from .codec import families, saliency
+from .codec import families, presets, saliency
 from .codec.config import CompressionConfig, parse_block
 from .codec.errors import CompressionCancelled, InvalidConfigError, InvalidInputError, SincsError
 from .io import write_tiff
@@ -121,6 +121,7 @@ def _compress(args: argparse.Namespace) -> int:
             "saliency": args.saliency,
             "threshold": args.threshold,
             "family": args.family,
+            "preset": args.preset,
             "steps": args.steps,
             "seed": args.seed,
             "device": args.device,
@@ -262,6 +263,12 @@ def _add_compress(commands: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
     c.add_argument("--family", choices=families.choices(), help=f"networks: {families.help_text()}")
+    c.add_argument(
+        "--preset",
+        choices=tuple(presets.PRESETS),
+        help="how long to train: "
+        + "; ".join(f"{name} ({p.summary})" for name, p in presets.PRESETS.items()),
+    )
     c.add_argument("--steps", type=int, help="training steps of a keyframe group (per family)")
     c.add_argument("--seed", type=int, help="random seed (0)")
     c.add_argument("--device", help="auto, cpu, cuda or cuda:N (auto)")

@@ -84,6 +84,20 @@ def test_the_network_family_is_a_choice_with_its_own_training_default(viewer_wit
     assert widget.config().steps is None
 
 
+def test_the_preset_sets_the_steps_shown_and_latent_steps_stay_auto(viewer_with_image):
+    widget = CompressWidget(viewer_with_image)
+    assert widget.config().preset == "balanced"
+    widget.family.setCurrentText("pe_mlp")
+    balanced = widget.steps.value()
+    widget.preset.setCurrentText("fast")
+    assert 0 < widget.steps.value() < balanced
+    assert widget.config().preset == "fast"
+    fast = CompressionConfig(family="pe_mlp", preset="fast").resolved()
+    assert widget.config().steps == fast.steps
+    widget.family.setCurrentText("latent")
+    assert widget.steps.text() == "auto" and widget.config().steps is None
+
+
 def test_cancel_leaves_no_file(viewer_with_image, qtbot, tmp_path):
     widget = CompressWidget(viewer_with_image)
     _fast(widget, tmp_path / "cancelled.sincs")

@@ -29,6 +29,7 @@ def test_round_trips_through_a_dict_and_keeps_unknown_keys():
         ("weight_bits", 40, "weight_bits"),
         ("device", "tpu", "device must be"),
         ("time_groups", 0, "time_groups"),
+        ("preset", "quick", "preset must be one of fast, balanced, best"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(field, value, message):
@@ -45,6 +46,16 @@ def test_family_defaults_are_filled_in_and_transfer_gets_a_third():
     assert (grid.depth, pe.depth) == (2, 3)
     assert grid.batch_size > pe.batch_size
     assert CompressionConfig(family="grid", steps=10).resolved().steps == 10
+
+
+def test_presets_scale_the_default_steps_but_not_steps_asked_for():
+    steps = {
+        name: CompressionConfig(family="pe_mlp", preset=name).resolved().steps
+        for name in ("fast", "balanced", "best")
+    }
+    assert steps["fast"] < steps["balanced"] < steps["best"]
+    assert CompressionConfig(family="pe_mlp", preset="fast", steps=77).resolved().steps == 77
+    assert CompressionConfig(family="latent", preset="fast").resolved().steps is None
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..api import CompressionReport, compress, saliency_map
-from ..codec import families
+from ..codec import families, presets
 from ..codec import saliency as saliency_methods
 from ..codec.config import CompressionConfig, parse_block
 from ..codec.device import describe_device
@@ -136,6 +136,13 @@ class CompressWidget(QWidget):
 
     def _make_run_controls(self) -> None:
         """Networks, output, device, and the buttons and displays of a run."""
+        self.preset = QComboBox()
+        self.preset.addItems(list(presets.PRESETS))
+        self.preset.setCurrentText(CompressionConfig().preset)
+        self.preset.setToolTip(
+            "How long to train: "
+            + "; ".join(f"{name}: {p.summary}" for name, p in presets.PRESETS.items())
+        )
         self.family = QComboBox()
         self.family.addItems(list(families.choices()))
         self.family.setToolTip(
@@ -177,6 +184,7 @@ class CompressWidget(QWidget):
             ("Threshold", _row(self.threshold, self.otsu)),
             ("Floor", self.floor),
             ("", self.preview_button),
+            ("Preset", self.preset),
             ("Networks", self.family),
             ("Steps", self.steps),
             ("Output", _row(self.output, self.browse)),
@@ -201,7 +209,8 @@ class CompressWidget(QWidget):
         self.threshold.valueChanged.connect(self._refresh_preview)
         self.floor.valueChanged.connect(self._refresh_preview)
         self.preview_button.clicked.connect(self.preview_saliency)
-        self.family.currentTextChanged.connect(self._family_changed)
+        self.family.currentTextChanged.connect(self._show_default_steps)
+        self.preset.currentTextChanged.connect(self._show_default_steps)
         self.browse.clicked.connect(self._choose_output)
         self.start.clicked.connect(self.start_compression)
         self.cancel.clicked.connect(self.cancel_compression)
@@ -283,10 +292,15 @@ class CompressWidget(QWidget):
             field.setVisible(shown)
             self._form.labelForField(field).setVisible(shown)
 
-    def _family_changed(self, family: str) -> None:
-        """Show the chosen family's default steps, or "auto" while the family is chosen later."""
-        default = 0 if family == "auto" else CompressionConfig(family=family).resolved().steps
-        self.steps.setValue(default)
+    def _show_default_steps(self, *args: Any) -> None:
+        """Show the chosen family's steps at the chosen preset, or "auto" where they are chosen
+        later (family auto) or by the data (the latent family counts epochs)."""
+        family = self.family.currentText()
+        if family == "auto":
+            self.steps.setValue(0)
+            return
+        config = CompressionConfig(family=family, preset=self.preset.currentText())
+        self.steps.setValue(config.resolved().steps or 0)
 
     def config(self) -> CompressionConfig:
         """The settings shown in the widget (raises InvalidConfigError on a bad block)."""
@@ -302,6 +316,7 @@ class CompressWidget(QWidget):
             threshold=None if self.otsu.isChecked() else self.threshold.value(),
             saliency_floor=self.floor.value(),
             family=self.family.currentText(),
+            preset=self.preset.currentText(),
             steps=self.steps.value() or None,
         )
 

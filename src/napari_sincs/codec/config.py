@@ -53,6 +53,7 @@ def _is_bool(value: Any) -> bool:
 # "<field> <what> (got <value>)<advice>."
 _RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("ratio", _number(lambda v: v > 1), "must be a number above 1", "; ask for e.g. ratio=100"),
+    ("preset", lambda v: v in presets.PRESETS, "must be one of " + ", ".join(presets.PRESETS), ""),
     ("psnr", _optional(_number(lambda v: 0 < v < 200)), "is a target in dB between 0 and 200", ""),
     (
         "max_error",
@@ -124,6 +125,7 @@ class CompressionConfig:
     """
 
     ratio: float = 100.0
+    preset: str = "balanced"
     psnr: float | None = None
     max_error: float | None = None
     time_groups: int | None = None
@@ -183,7 +185,9 @@ class CompressionConfig:
                 'family "auto" depends on the data; call for_shape(shape) before resolved().'
             )
         tuning = families.get_family(self.family).tuning
-        steps = self.steps if self.steps is not None else tuning.steps
+        steps = self.steps
+        if steps is None and tuning.steps is not None:
+            steps = max(1, round(tuning.steps * presets.PRESETS[self.preset].steps_factor))
         transfer = None if steps is None else max(1, steps // presets.TRANSFER_STEPS_FRACTION)
         return self.replace(
             depth=self.depth if self.depth is not None else tuning.depth,

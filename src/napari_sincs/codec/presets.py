@@ -24,6 +24,26 @@ class FamilyTuning:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """How long to train, in the user's words: `steps_factor` scales the default steps of the
+    families with one network per group, `latent_epochs` is how many times the latent family's
+    training sees every voxel."""
+
+    summary: str
+    steps_factor: float
+    latent_epochs: int
+
+
+PRESETS = {
+    "fast": Preset(
+        "a third of the training: minutes where balanced takes a quarter hour", 0.35, 100
+    ),
+    "balanced": Preset("the measured defaults", 1.0, 300),
+    "best": Preset("three times the training, for a few tenths of a dB more", 3.0, 900),
+}
+
+
+@dataclass(frozen=True)
 class ChainSizing:
     """What rate control assumes about a family that gives every group its own network.
 
@@ -155,7 +175,7 @@ LEARNED_PLANES_PER_PASS = 64
 
 # Latent-grid family (families/latent/). Training: Adam on patches of about 135 000 voxels (a
 # step's fixed costs then matter little: about 0.4 microseconds per voxel on two cores), as many
-# steps as make every voxel seen LATENT_EPOCHS times (300: cell_migration_2dt reached 34.6 dB
+# steps as make every voxel seen the preset's latent_epochs times (300: cell_migration_2dt: 34.6 dB
 # at 103x, above HEVC; 69 visits left cells3d_nuclei far from its budget), 1e-2 for the
 # networks and 0.05 (in latent units, where one unit is one quantisation step) for the latents
 # (0.2 was 1.9 dB worse on cell_migration_2dt), cosine to zero; additive uniform noise stands in
@@ -169,7 +189,6 @@ LEARNED_PLANES_PER_PASS = 64
 # a file that misses its budget by more than 5% is refined for a tenth of the steps with lambda
 # rescaled, at most 4 times.
 LATENT = FamilyTuning(depth=2, steps=None, batch_size=135_000, learning_rate=1e-2)
-LATENT_EPOCHS = 300
 LATENT_MIN_STEPS = 200
 LATENT_LEVELS = 6
 LATENT_FIRST = 1
@@ -187,3 +206,4 @@ LATENT_MEASURE_EVERY = 4
 LATENT_RATE_TOLERANCE = 0.05
 LATENT_REFINE_FRACTION = 0.15
 LATENT_REFINES = 4
+LATENT_ELASTICITY = 0.5
