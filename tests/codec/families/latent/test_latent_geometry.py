@@ -68,6 +68,9 @@ def test_contexts_see_only_the_coarser_level_anchors_and_their_tile():
     coarse_box = geometry.tile_box(tile, 1)
 
     def ctx(levels):
+        return _contexts(levels).T
+
+    def _contexts(levels):
         return contexts(
             geometry,
             0,
@@ -78,8 +81,8 @@ def test_contexts_see_only_the_coarser_level_anchors_and_their_tile():
             coarse_box.starts,
         )
 
+    assert _contexts(grids).shape == (context_size(2, 3), box.size)
     reference = ctx(grids)
-    assert reference.shape == (box.size, context_size(2, 3))
     other = [g.clone() for g in grids]
     other[0][:, :, : box.ranges[2][0]] = 9.0  # the left tile's cells at the same level
     other[1][:, :, : coarse_box.ranges[2][0]] = 9.0  # and at the coarser one

@@ -36,9 +36,11 @@ class ExactArm:
         self.device = device
 
     def __call__(self, features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        out = np.empty((features.shape[0], 2), dtype=np.float64)
-        for start in range(0, features.shape[0], CHUNK):
-            chunk = features[start : start + CHUNK].to(self.device, torch.float64)
+        """(mu, log-scale) of feature-major contexts (context_size, cells)."""
+        count = features.shape[1]
+        out = np.empty((count, 2), dtype=np.float64)
+        for start in range(0, count, CHUNK):
+            chunk = features[:, start : start + CHUNK].T.to(self.device, torch.float64)
             h = self.mlp.first(self.mlp.on_input_grid(chunk))
             out[start : start + CHUNK] = self.mlp.outputs(h).cpu().numpy()
         return out[:, 0], out[:, 1]
@@ -62,11 +64,10 @@ def encode_tile(
         ranges.append(_RANGE.pack(lo, hi))
         if lo == hi:
             continue
-        features = _features(geometry, tile, level, latents)
-        mu, log_scale = arm(features)
         order = np.concatenate(pass_order(geometry.tile_box(tile, level)))
+        mu, log_scale = arm(_features(geometry, tile, level, latents, order))
         symbols = (values.reshape(-1)[order] - lo).astype(np.int32)
-        mu_steps, scale = quantise_parameters(mu[order], log_scale[order], lo, hi)
+        mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
         encoder.encode(symbols, _model(), probabilities(mu_steps, scale, lo, hi))
     words = encoder.get_compressed().astype("<u4").tobytes()
     return bytes([geometry.levels]) + b"".join(ranges) + words
@@ -94,7 +95,7 @@ def decode_tile(
             continue
         flat = values.reshape(-1)
         for order in pass_order(box):
-            mu, log_scale = arm(_features(geometry, tile, level, latents)[order])
+            mu, log_scale = arm(_features(geometry, tile, level, latents, order))
             mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
             try:
                 symbols = decoder.decode(_model(), probabilities(mu_steps, scale, lo, hi))
@@ -105,14 +106,19 @@ def decode_tile(
 
 
 def _features(
-    geometry: LatentGeometry, tile: tuple[int, int, int], level: int, latents: list
+    geometry: LatentGeometry,
+    tile: tuple[int, int, int],
+    level: int,
+    latents: list,
+    cells: np.ndarray,
 ) -> torch.Tensor:
-    """Context vectors of a tile's cells at a level (its coarser level already known)."""
+    """Context vectors of some of a tile's cells at a level (its coarser level known); float32
+    holds the integer latents exactly."""
     box = geometry.tile_box(tile, level)
-    same = torch.from_numpy(np.asarray(latents[level], dtype=np.float64))
+    same = torch.from_numpy(np.asarray(latents[level], dtype=np.float32))
     coarse = coarse_origin = None
     if level + 1 < geometry.levels:
         coarse_box = geometry.tile_box(tile, level + 1)
-        coarse = torch.from_numpy(np.asarray(latents[level + 1], dtype=np.float64))
+        coarse = torch.from_numpy(np.asarray(latents[level + 1], dtype=np.float32))
         coarse_origin = coarse_box.starts
-    return contexts(geometry, level, box, same, box.starts, coarse, coarse_origin)
+    return contexts(geometry, level, box, same, box.starts, coarse, coarse_origin, cells)

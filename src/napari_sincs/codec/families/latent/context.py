@@ -77,8 +77,10 @@ def contexts(
     same_origin: tuple[int, ...],
     coarse: torch.Tensor | None,
     coarse_origin: tuple[int, ...] | None,
+    cells: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """Context vectors (cells of `box` in C order, context_size) of a level's cells.
+    """Context vectors of a level's cells, feature-major: (context_size, cells of `box` in C
+    order, or only the flat positions `cells` of them).
 
     `same` holds the level's values on a box starting at `same_origin` (covering `box` and its
     face neighbours that exist); `coarse` the next coarser level's around the parents, or None
@@ -112,11 +114,13 @@ def contexts(
     )
     columns += [values * parity for values in around]
     columns.append(parity)
+    pick = None if cells is None else torch.from_numpy(cells).to(same.device)
+    flat = [c.reshape(-1) if pick is None else c.reshape(-1)[pick] for c in columns]
+    count = flat[0].shape[0]
     for other in range(geometry.levels):
-        columns.append(
-            torch.full(box.shape, float(other == level), dtype=same.dtype, device=same.device)
-        )
-    return torch.stack(columns, dim=-1).reshape(box.size, -1)
+        value = float(other == level)
+        flat.append(torch.full((count,), value, dtype=same.dtype, device=same.device))
+    return torch.stack(flat, dim=0)
 
 
 def _parity(box: Box) -> torch.Tensor:

@@ -12,6 +12,7 @@ misses the budget by more than presets.LATENT_RATE_TOLERANCE, refined with lambd
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -72,6 +73,10 @@ class _Latents:
         self.second = [torch.zeros_like(g) for g in self.grids]
         self.count = [torch.zeros_like(g) for g in self.grids]
 
+    def tensors(self) -> list[torch.Tensor]:
+        """Every grid and Adam state tensor (what a snapshot copies)."""
+        return [*self.grids, *self.first, *self.second, *self.count]
+
     def step(self, level: int, box: Box, grad: torch.Tensor, lr: float) -> None:
         index = box.slices
         b1, b2 = ADAM_BETAS
@@ -100,6 +105,7 @@ class LatentTrainer:
         device: torch.device,
         patch_voxels: int,
         seed: int,
+        learning_rate: float,
     ) -> None:
         self.spec = spec
         self.geometry = geometry
@@ -115,6 +121,8 @@ class LatentTrainer:
             self.arm[-1].weight.mul_(0.1)
             self.arm[-1].bias.zero_()
         self.latents = [_Latents(geometry, device) for _ in volumes]
+        self.learning_rate = learning_rate
+        self.optimiser = torch.optim.Adam(self.parameters(), lr=learning_rate)
         self.generator = np.random.default_rng(seed)
         self.noise = torch.Generator(device=device).manual_seed(seed)
         depth, height, width = geometry.extents
@@ -125,6 +133,27 @@ class LatentTrainer:
 
     def parameters(self) -> list[nn.Parameter]:
         return [*self.synthesis.parameters(), *self.arm.parameters()]
+
+    def state(self) -> dict:
+        """Everything training changes, copied (to try refinements from the same start)."""
+        return {
+            "latents": [[t.clone() for t in v.tensors()] for v in self.latents],
+            "synthesis": copy.deepcopy(self.synthesis.state_dict()),
+            "arm": copy.deepcopy(self.arm.state_dict()),
+            "optimiser": copy.deepcopy(self.optimiser.state_dict()),
+            "generator": copy.deepcopy(self.generator.bit_generator.state),
+            "noise": self.noise.get_state(),
+        }
+
+    def restore(self, state: dict) -> None:
+        for volume, saved in zip(self.latents, state["latents"]):
+            for tensor, copied in zip(volume.tensors(), saved):
+                tensor.copy_(copied)
+        self.synthesis.load_state_dict(state["synthesis"])
+        self.arm.load_state_dict(state["arm"])
+        self.optimiser.load_state_dict(copy.deepcopy(state["optimiser"]))
+        self.generator.bit_generator.state = copy.deepcopy(state["generator"])
+        self.noise.set_state(state["noise"])
 
     def network_vector(self) -> np.ndarray:
         """The networks' weights, flat, in the spec's parameter order (synthesis first)."""
@@ -159,7 +188,7 @@ class LatentTrainer:
         return own, needed
 
     def step(
-        self, lam: float, latent_lr: float, noisy: bool, optimiser, measure: bool = True
+        self, lam: float, lr_factor: float, noisy: bool, measure: bool = True
     ) -> tuple[float, float, float | None]:
         """One step; returns (distortion, estimated bits per voxel, and, if `measure`, the
         bits per voxel of the patch's latents rounded, without noise)."""
@@ -193,9 +222,12 @@ class LatentTrainer:
             distortion = error.mean()
         rate = self._rate(quantised, own, needed)
         loss = distortion + lam * rate
-        optimiser.zero_grad(set_to_none=True)
+        for group in self.optimiser.param_groups:
+            group["lr"] = self.learning_rate * lr_factor
+        self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        optimiser.step()
+        self.optimiser.step()
+        latent_lr = presets.LATENT_LEARNING_RATE * lr_factor
         for level, (leaf, box) in enumerate(zip(leaves, needed)):
             if leaf.grad is not None:
                 self.latents[volume].step(level, box, leaf.grad, latent_lr)
@@ -223,7 +255,7 @@ class LatentTrainer:
             coarse = quantised[level + 1] if level + 1 < self.geometry.levels else None
             origin = needed[level + 1].starts if coarse is not None else None
             features = contexts(self.geometry, level, window, q, box.starts, coarse, origin)
-            mu, log_scale = _forward(self.arm, features.to(torch.float32)).unbind(dim=1)
+            mu, log_scale = _forward(self.arm, features.T).unbind(dim=1)
             values = q[tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))]
             bits = laplace_bits(values.reshape(-1), mu, log_scale).sum()
             total = total + bits * (self.scale[level] / window.size)
@@ -287,38 +319,79 @@ def encode_at_ratio(family, job, config):
         )
     device = pick_device(config.device)
     trainer = LatentTrainer(
-        spec, geometry, _volumes(job, geometry, device), device, config.batch_size, config.seed
+        spec,
+        geometry,
+        _volumes(job, geometry, device),
+        device,
+        config.batch_size,
+        config.seed,
+        config.learning_rate,
     )
     run = _Run(trainer, job, config, bits, head, budget)
     started = time.perf_counter()
-    steps = config.steps or _steps(geometry, trainer)
-    run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.75))
-    for attempt in range(1, presets.LATENT_REFINES + 2):
-        blobs = run.code()
-        log.info(
-            "latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam
-        )
-        low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
-        if low <= run.size <= budget or attempt == presets.LATENT_REFINES + 1:
-            break
-        if run.size < low and run.lam <= LAMBDA_MIN:
-            log.info("the fit cannot use the whole budget (lambda at its floor); keeping it")
-            break
-        refine = max(1, int(steps * presets.LATENT_REFINE_FRACTION))
-        run.train(refine, 0.5, 0.5, attempt + 1, measure_at=(0.5,))
-    if run.size > budget:
-        raise RatioUnreachableError(
-            f"a ratio of {config.ratio:g} cannot be met: the latent file still takes {run.size} "
-            f"bytes for a budget of {budget:.0f}. Ask for a lower ratio."
-        )
+    steps = config.steps or _steps(geometry, trainer, presets.PRESETS[config.preset].latent_epochs)
+    run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
+    blobs, attempt = _land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
     header = job.header(config, design, bits)
     fit_seconds = time.perf_counter() - started
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
 
 
-def _steps(geometry: LatentGeometry, trainer: LatentTrainer) -> int:
-    """Steps that show every voxel presets.LATENT_EPOCHS times."""
-    epochs = presets.LATENT_EPOCHS * geometry.voxel_count() / math.prod(trainer.patch)
+def _land(run: _Run, refine: int):
+    """The file's blobs within its budget (and within the tolerance below it where training
+    can get there), and how many fits that took.
+
+    Training steers lambda on an estimate; when the coded file still misses the band, the
+    state at the end of training is refined for `refine` steps at fixed lambdas chosen by a
+    secant on log(size) against log(lambda), each try starting again from that state."""
+    budget = run.budget
+    low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
+    blobs = run.code()
+    tries = [(math.log(run.lam), math.log(run.size), blobs)]
+    log.info("latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam)
+    if low <= run.size <= budget:
+        return blobs, 1
+    state = run.trainer.state()
+    aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
+    for attempt in range(2, presets.LATENT_REFINES + 2):
+        run.lam = math.exp(_next_lambda(tries, aim))
+        run.trainer.restore(state)
+        run.train(refine, 0.0, 0.5, attempt, steer=False)
+        blobs = run.code()
+        tries.append((math.log(run.lam), math.log(run.size), blobs))
+        log.info("refined at lambda %.3g: %d bytes", run.lam, run.size)
+        if low <= run.size <= budget:
+            return blobs, attempt
+        if run.size < low and tries[-1][1] <= tries[-2][1] + math.log(1.01):
+            log.info("lowering lambda does not use more of the budget; keeping the fit")
+            break
+    fitting = [t for t in tries if math.exp(t[1]) <= budget]
+    if not fitting:
+        raise RatioUnreachableError(
+            f"a ratio of {run.config.ratio:g} cannot be met: the smallest latent file took "
+            f"{math.exp(min(t[1] for t in tries)):.0f} bytes for a budget of {budget:.0f}. Ask "
+            "for a lower ratio."
+        )
+    return max(fitting, key=lambda t: t[1])[2], len(tries)
+
+
+def _next_lambda(tries: list[tuple[float, float, object]], aim: float) -> float:
+    """log lambda for the next try: a secant through the last two tries (size falls as lambda
+    grows), or, from one, the elasticity presets.LATENT_ELASTICITY; at most a factor 100."""
+    log_lam, log_size = tries[-1][:2]
+    slope = -presets.LATENT_ELASTICITY
+    if len(tries) > 1:
+        previous_lam, previous_size = tries[-2][:2]
+        if log_lam != previous_lam:
+            measured = (log_size - previous_size) / (log_lam - previous_lam)
+            slope = min(measured, -0.02)
+    step = (aim - log_size) / slope
+    return max(math.log(LAMBDA_MIN), log_lam + max(-math.log(100), min(math.log(100), step)))
+
+
+def _steps(geometry: LatentGeometry, trainer: LatentTrainer, epochs: int) -> int:
+    """Steps that show every voxel `epochs` times."""
+    epochs = epochs * geometry.voxel_count() / math.prod(trainer.patch)
     return max(presets.LATENT_MIN_STEPS, math.ceil(epochs))
 
 
@@ -345,7 +418,6 @@ class _Run:
         fixed = head + _network_bytes(trainer.spec, bits) + len(trainer.geometry.plan) * 4
         self.target = 8 * (budget - fixed) * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         self.lam = presets.LATENT_LAMBDA
-        self.optimiser = torch.optim.Adam(trainer.parameters(), lr=config.learning_rate)
         self.rounded: float | None = None
         self.correction = 1.0
         self.size = 0
@@ -369,25 +441,23 @@ class _Run:
         lr_scale: float,
         attempt: int,
         measure_at: tuple[float, ...] = (),
+        steer: bool = True,
     ) -> None:
         """`steps` steps, noisy rounding for the first `noisy_until` of them, the learning rates
-        scaled by `lr_scale` on a cosine; the file is coded at the fractions `measure_at`."""
+        scaled by `lr_scale` on a cosine; lambda steered unless `steer` is False; the file is
+        coded at the fractions `measure_at` to correct the estimate."""
         measures = {max(1, int(f * steps)) for f in measure_at}
+        every = presets.LATENT_MEASURE_EVERY
         for step in range(1, steps + 1):
             progress = step / steps
-            factor = lr_scale * _cosine(progress)
-            for group in self.optimiser.param_groups:
-                group["lr"] = self.config.learning_rate * factor
-            noisy = progress <= noisy_until
-            latent_lr = presets.LATENT_LEARNING_RATE * factor
-            measure = step % presets.LATENT_MEASURE_EVERY == 1 or self.rounded is None
+            measure = steer and (step % every == 1 or self.rounded is None)
             distortion, _, rate = self.trainer.step(
-                self.lam, latent_lr, noisy, self.optimiser, measure
+                self.lam, lr_scale * _cosine(progress), progress <= noisy_until, measure
             )
             if rate is not None:
                 self.rounded = rate if self.rounded is None else 0.8 * self.rounded + 0.2 * rate
                 error = math.log(max(self.rounded * self.correction, 1e-9) / self.target)
-                gain = presets.LATENT_LAMBDA_GAIN * presets.LATENT_MEASURE_EVERY
+                gain = presets.LATENT_LAMBDA_GAIN * every
                 self.lam = float(np.clip(self.lam * math.exp(gain * error), LAMBDA_MIN, 10.0))
             if step in measures:
                 self.code()

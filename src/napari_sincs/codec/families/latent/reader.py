@@ -55,12 +55,14 @@ class Synthesis:
                 matrix = torch.from_numpy(interpolation(p, k, cells, (start, stop)))
                 grid = torch.movedim(torch.tensordot(matrix, grid, dims=([1], [axis])), 0, axis)
             columns.append(grid.reshape(-1))
-        return torch.stack(columns, dim=1)
+        return torch.stack(columns, dim=0)
 
     def __call__(self, features: torch.Tensor) -> np.ndarray:
-        out = np.empty(features.shape[0], dtype=np.float64)
-        for start in range(0, features.shape[0], MLP_CHUNK):
-            chunk = self.mlp.on_input_grid(features[start : start + MLP_CHUNK].to(self.device))
+        """Normalised values of feature-major inputs (levels, voxels)."""
+        out = np.empty(features.shape[1], dtype=np.float64)
+        for start in range(0, features.shape[1], MLP_CHUNK):
+            part = features[:, start : start + MLP_CHUNK].T.to(self.device)
+            chunk = self.mlp.on_input_grid(part)
             out[start : start + MLP_CHUNK] = self.mlp.tail(self.mlp.first(chunk)).cpu().numpy()
         return out
 
