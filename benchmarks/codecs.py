@@ -34,6 +34,8 @@ class Compressed:
     region_native: bool
     setting: str
     seconds: float = 0.0
+    block: tuple[int, int, int] | None = None
+    """The (z, y, x) tiles a region decodes by, for codecs that have them."""
 
 
 def timed(encode: Callable[[float], Compressed]) -> Callable[[float], Compressed]:
@@ -396,8 +398,10 @@ class Sincs(Codec):
             f"{report.family}: {report.groups} groups × {report.parameters_per_group} params, "
             f"{report.bits:.2f} bits"
         )
+        with sincs.open_sincs(path, cache_bytes=0) as lazy:
+            block = lazy.header.plan.block
         return Compressed(
-            report.file_bytes, lambda: sincs.decode(path), region, True, setting, seconds
+            report.file_bytes, lambda: sincs.decode(path), region, True, setting, seconds, block
         )
 
     def at_ratio(self, data, axes, ratio):
@@ -433,4 +437,14 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def all_codecs() -> list[Codec]:
     from .inr_s import InrS
 
-    return [Sincs(), Sincs(family="grid"), Jpeg2000(), Hevc(), JpegXL(), Sz3(), Zfp(), InrS()]
+    return [
+        Sincs(),
+        Sincs(family="grid"),
+        Sincs(family="latent"),
+        Jpeg2000(),
+        Hevc(),
+        JpegXL(),
+        Sz3(),
+        Zfp(),
+        InrS(),
+    ]

@@ -24,6 +24,7 @@ from napari_sincs.codec.metrics import psnr, ssim
 
 from .codecs import REACH, Codec, all_codecs, planes
 from .datasets import Dataset
+from .seams import border_ratio
 
 
 def _rss_mb() -> float:
@@ -72,19 +73,29 @@ def measure(codec: Codec, dataset: Dataset, ratio: float, repeats: int = 3) -> d
     assert np.array_equal(part, decoded[region]), "region decode differs from the full decode"
     stack, _ = planes(data, dataset.axes)
     data_range = float(data.max()) - float(data.min())
-    return row | {
-        "reached": True,
-        "ratio": round(data.nbytes / compressed.nbytes, 1),
-        "psnr": round(psnr(data, decoded, data_range), 2),
-        "ssim": round(ssim(stack, planes(decoded, dataset.axes)[0], data_range), 4),
-        "encode_s": round(compressed.seconds, 2),
-        "decode_s": round(decode_s, 3),
-        "region_ms": round(region_s * 1000, 1),
-        "region_native": compressed.region_native,
-        "peak_mb": round(_rss_mb(), 0),
-        "loaded_mb": round(loaded, 0),
-        "setting": compressed.setting,
-    }
+    seams = {}
+    if compressed.block is not None:
+        decoded_ratio = border_ratio(decoded, dataset.axes, compressed.block)
+        original_ratio = border_ratio(data, dataset.axes, compressed.block)
+        if decoded_ratio is not None and original_ratio is not None:
+            seams = {"seam": round(decoded_ratio, 3), "seam_original": round(original_ratio, 3)}
+    return (
+        row
+        | seams
+        | {
+            "reached": True,
+            "ratio": round(data.nbytes / compressed.nbytes, 1),
+            "psnr": round(psnr(data, decoded, data_range), 2),
+            "ssim": round(ssim(stack, planes(decoded, dataset.axes)[0], data_range), 4),
+            "encode_s": round(compressed.seconds, 2),
+            "decode_s": round(decode_s, 3),
+            "region_ms": round(region_s * 1000, 1),
+            "region_native": compressed.region_native,
+            "peak_mb": round(_rss_mb(), 0),
+            "loaded_mb": round(loaded, 0),
+            "setting": compressed.setting,
+        }
+    )
 
 
 def main() -> None:

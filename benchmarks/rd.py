@@ -28,6 +28,8 @@ FIELDS = [
     "decode_s",
     "region_ms",
     "region_native",
+    "seam",
+    "seam_original",
     "peak_mb",
     "loaded_mb",
     "setting",
@@ -43,6 +45,15 @@ def done_rows(csv_path: Path) -> list[dict]:
 
 def _append(csv_path: Path, row: dict) -> None:
     new = not csv_path.is_file()
+    if not new:
+        with open(csv_path, newline="") as handle:
+            header = next(csv.reader(handle), [])
+        if header != FIELDS:
+            rows = done_rows(csv_path)
+            with open(csv_path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=FIELDS, restval="")
+                writer.writeheader()
+                writer.writerows({k: r.get(k, "") for k in FIELDS} for r in rows)
     with open(csv_path, "a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, restval="", extrasaction="ignore")
         if new:

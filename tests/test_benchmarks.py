@@ -14,6 +14,7 @@ from benchmarks.targets import check
 CODECS = {
     "napari-sincs",
     "napari-sincs (family=grid)",
+    "napari-sincs (family=latent)",
     "JPEG 2000",
     "HEVC",
     "JPEG XL",
