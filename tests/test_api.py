@@ -304,3 +304,37 @@ def test_a_ratio_only_the_smallest_network_meets_is_met_not_refused(tmp_path, ra
     report = sincs.compress(data, tmp_path / "a.sincs", axes="zyx", ratio=ratio, config=FAST)
     assert report.ratio >= ratio and report.met
     assert report.width == 8, "the file needs the smallest network (MIN_WIDTH) to fit"
+
+
+def test_a_misspelt_keyword_names_the_close_ones_before_any_work(tmp_path):
+    data = load("nuclei2d_crop.tif")
+    with pytest.raises(sincs.InvalidConfigError, match=r"'scle' \(did you mean scale or"):
+        sincs.compress(data, tmp_path / "x.sincs", scle=(1, 1))
+    with pytest.raises(TypeError, match="time_groups"):
+        sincs.compress(data, tmp_path / "x.sincs", time_group=2)
+    assert not list(tmp_path.iterdir())
+
+
+def test_saliency_map_takes_the_keywords_compress_takes():
+    data = load("nuclei2d_crop.tif")
+    weights = sincs.saliency_map(data, saliency="threshold", saliency_floor=0.2)
+    assert weights.min() == pytest.approx(0.2)
+    with pytest.warns(DeprecationWarning, match="saliency_floor"):
+        old = sincs.saliency_map(data, floor=0.2)
+    np.testing.assert_array_equal(old, weights)
+
+
+def test_compress_file_closes_the_tiff_it_reads_page_by_page(tmp_path, data_dir, monkeypatch):
+    from napari_sincs import io
+
+    opened = []
+    original = io.TiffPlanes.__init__
+
+    def spy(self, path):
+        original(self, path)
+        opened.append(self)
+
+    monkeypatch.setattr(io.TiffPlanes, "__init__", spy)
+    source = data_dir / "nuclei3d_crop.tif"
+    sincs.compress_file(source, tmp_path / "x.sincs", lazy=True, config=FAST)
+    assert len(opened) == 1 and opened[0]._tif.filehandle.closed

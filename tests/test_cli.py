@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sincs.cli import main, parse_roi
+from napari_sincs.cli import EXIT_ERROR, EXIT_MISSED, main, parse_roi
 from napari_sincs.codec.errors import InvalidInputError
 
 FAST = ["--ratio", "20", "--steps", "150", "-q"]
@@ -80,7 +80,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, data_dir, capsys):
         (["decompress", str(tmp_path / "none.sincs")], "does not exist"),
     ]
     for argv, message in cases:
-        assert main(argv) == 2
+        assert main(argv) == EXIT_ERROR
         err = capsys.readouterr().err.strip()
         assert err.startswith("sincs: error:") and message in err
         assert "Traceback" not in err and len(err.splitlines()) == 1
@@ -91,7 +91,7 @@ def test_existing_output_needs_force(tmp_path, data_dir, capsys):
     out = tmp_path / "a.sincs"
     out.write_bytes(b"keep me")
     source = str(data_dir / "nuclei2d_crop.tif")
-    assert main(["compress", source, "-o", str(out), *FAST]) == 2
+    assert main(["compress", source, "-o", str(out), *FAST]) == EXIT_ERROR
     assert "--force" in capsys.readouterr().err
     assert out.read_bytes() == b"keep me"
     assert main(["compress", source, "-o", str(out), *FAST, "--force"]) == 0
@@ -115,5 +115,27 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path, data_dir, capsys)
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as info:
         info.stdout.close()  # before the child has printed anything
         err = info.stderr.read().decode()
-    assert info.returncode == 1
+    assert info.returncode == EXIT_ERROR
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_exit_codes_tell_usage_errors_and_missed_guarantees_apart(tmp_path, data_dir, capsys):
+    source = str(data_dir / "nuclei2d_crop.tif")
+    with pytest.raises(SystemExit) as usage:
+        main(["compress", source, "--no-such-option"])
+    assert usage.value.code == 2
+    out = tmp_path / "s.sincs"
+    unreachable = ["--psnr", "150", "--steps", "20", "-q", "-o", str(out)]
+    assert main(["compress", source, *unreachable]) == 0, "without --strict a miss only warns"
+    assert "sincs: warning:" in capsys.readouterr().err
+    assert main(["compress", source, *unreachable, "--force", "--strict"]) == EXIT_MISSED
+    assert "sincs: error:" in capsys.readouterr().err and out.is_file()
+
+
+def test_verbose_goes_before_or_after_the_subcommand(tmp_path, data_dir):
+    from napari_sincs.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["-v", "info", "f.sincs"]).verbose
+    assert parser.parse_args(["info", "f.sincs", "-v"]).verbose
+    assert not parser.parse_args(["info", "f.sincs"]).verbose

@@ -80,3 +80,15 @@ def test_cache_stays_within_its_budget():
         cache.put(i, np.zeros(300, np.uint8))
     assert cache.bytes <= 1000
     assert cache.get(9) is not None and cache.get(0) is None
+
+
+def test_dask_and_zarr_conventions_hold(movie):
+    import dask.array as da
+
+    path, whole = movie
+    with sincs.open_sincs(path) as lazy:
+        assert isinstance(lazy.chunks, tuple) and len(lazy.chunks) == lazy.ndim
+        assert (lazy.shape, lazy.dtype, lazy.ndim) == (whole.shape, whole.dtype, whole.ndim)
+        array = da.from_array(lazy, chunks=lazy.chunks)
+        assert array.chunksize == lazy.chunks
+        np.testing.assert_array_equal(array[2:6, 5:40].compute(), whole[2:6, 5:40])

@@ -5,9 +5,11 @@ The CLI and the napari plugin call exactly these functions.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .codec.config import CompressionConfig
+from .codec.config import CompressionConfig, check_setting_names
 from .codec.encode.encoder import encode, prepare
 from .codec.encode.rate import Encoded
 from .codec.encode.source import canonical
@@ -202,6 +204,7 @@ def compress(
     The file is verified by decoding it before it is written; nothing is written on error.
     """
     started = time.perf_counter()
+    check_setting_names(settings, also=_COMPRESS_KEYWORDS)
     array = _check_array(data)
     layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
     for key, value in (("ratio", ratio), ("psnr", psnr), ("max_error", max_error)):
@@ -218,6 +221,13 @@ def compress(
         job, resolved = prepare(array5d, layout, metadata, config, method, progress, cancel, fitter)
         encoded = encode(job, resolved)
     return _verify_and_write(encoded, array5d, config, target, overwrite, progress, cancel, started)
+
+
+_COMPRESS_KEYWORDS = tuple(
+    name
+    for name, parameter in inspect.signature(compress).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+)
 
 
 def _verify_and_write(
@@ -284,16 +294,21 @@ def compress_file(
     TIFFs (or lazy=True) are read page by page as compression needs them."""
     image = read_image(source, axes, lazy)
     meta = image.metadata
-    return compress(
-        image.data,
-        path,
-        axes=image.axes,
-        name=meta.name,
-        scale=meta.scale,
-        units=meta.units,
-        channel_names=meta.channel_names or None,
-        **kwargs,
-    )
+    try:
+        return compress(
+            image.data,
+            path,
+            axes=image.axes,
+            name=meta.name,
+            scale=meta.scale,
+            units=meta.units,
+            channel_names=meta.channel_names or None,
+            **kwargs,
+        )
+    finally:
+        close = getattr(image.data, "close", None)
+        if close is not None:
+            close()
 
 
 def decode(
@@ -317,20 +332,32 @@ def saliency_map(
     data: Any,
     *,
     axes: str | None = None,
-    method: str = "threshold",
+    saliency: str = "threshold",
     threshold: float | None = None,
-    floor: float | None = None,
+    saliency_floor: float | None = None,
     seed: int = 0,
+    method: str | None = None,
+    floor: float | None = None,
 ) -> np.ndarray:
     """The sampling weights compression would use, same shape as `data` (for preview/editing).
 
-    The threshold is a normalised intensity in [0, 1] per channel (Otsu's when None); the floor
-    is the weight of voxels below it (the config default when None). "learned" trains its small
-    network on `data` (seconds), as compression with the same seed would.
+    The keywords mean what they mean to `compress`: the threshold is a normalised intensity in
+    [0, 1] per channel (Otsu's when None); the floor is the weight of voxels below it (the
+    config default when None). "learned" trains its small network on `data` (seconds), as
+    compression with the same seed would. `method` and `floor` are the old names of
+    `saliency` and `saliency_floor`.
     """
-    config = CompressionConfig(saliency=method, threshold=threshold, seed=seed)
+    if method is not None:
+        warnings.warn("saliency_map(method=) is now saliency=", DeprecationWarning, stacklevel=2)
+        saliency = method
     if floor is not None:
-        config = config.replace(saliency_floor=floor)
+        warnings.warn(
+            "saliency_map(floor=) is now saliency_floor=", DeprecationWarning, stacklevel=2
+        )
+        saliency_floor = floor
+    config = CompressionConfig(saliency=saliency, threshold=threshold, seed=seed)
+    if saliency_floor is not None:
+        config = config.replace(saliency_floor=saliency_floor)
     array = np.asarray(_check_array(data))
     layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
     array5d = layout.to_canonical(array)

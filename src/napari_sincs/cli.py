@@ -1,7 +1,9 @@
 """The `sincs` command line: compress, decompress, info, demo.
 
-Every failure the user can fix prints one line, `sincs: error: ...`, and exits with status 2;
-Ctrl-C during compression cancels cleanly (no file written) and exits with 130.
+Exit status: 0 done; 1 an error the user can fix, printed as one line `sincs: error: ...`
+(also when a reader such as `| head` stops early); 2 a usage error (argparse's own); 3 a file
+was written but `--strict` asked for a PSNR or error bound it did not reach; 130 cancelled
+with Ctrl-C (no file written). Global options (-v) go before or after the subcommand.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from .codec.config import CompressionConfig, parse_block
 from .codec.errors import CompressionCancelled, InvalidConfigError, InvalidInputError, SincsError
 from .io import write_tiff
 from .progress import FIT, STAGE_WORDS, CancelToken, ProgressEvent
+
+EXIT_ERROR = 1
+EXIT_MISSED = 3
+EXIT_CANCELLED = 130
 
 
 def _block(text: str) -> tuple[int, ...] | None:
@@ -158,7 +164,10 @@ def _compress(args: argparse.Namespace) -> int:
     else:
         print(report)
     if not report.met:
-        print(f"sincs: warning: {report.guarantee} was not reached", file=sys.stderr)
+        word = "error" if args.strict else "warning"
+        print(f"sincs: {word}: {report.guarantee} was not reached", file=sys.stderr)
+        if args.strict:
+            return EXIT_MISSED
     return 0
 
 
@@ -233,13 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compress bioimages into implicit neural representations (.sincs) and back.",
     )
     parser.add_argument("--version", action="version", version=f"napari-sincs {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the codec decides")
+    verbose = {"action": "store_true", "help": "log what the codec decides"}
+    parser.add_argument("-v", "--verbose", **verbose)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_compress(commands)
     _add_decompress(commands)
     _add_info(commands)
     _add_demo(commands)
     register_analysis(commands)
+    for command in commands.choices.values():
+        command.add_argument("-v", "--verbose", default=argparse.SUPPRESS, **verbose)
     return parser
 
 
@@ -275,6 +287,12 @@ def _add_compress(commands: argparse._SubParsersAction) -> None:
     c.add_argument("--scheduler", help="fit on a dask cluster, e.g. tcp://host:8786")
     c.add_argument("--workers", type=int, help="fit on a local dask cluster of N processes")
     c.add_argument("--force", action="store_true", help="overwrite an existing output")
+    c.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit with status {EXIT_MISSED} when --psnr or --max-error is not reached "
+        "(the file is still written)",
+    )
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.set_defaults(run=_compress)
@@ -314,15 +332,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except CompressionCancelled as exc:
         print(f"sincs: cancelled: {exc}", file=sys.stderr)
-        return 130
+        return EXIT_CANCELLED
     except SincsError as exc:
         print(f"sincs: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except BrokenPipeError:
         # The reader (e.g. `sincs info f.sincs | head`) stopped early: not an error of ours.
         # Point stdout at devnull so that flushing it at exit does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

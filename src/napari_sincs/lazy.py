@@ -197,16 +197,18 @@ class SincsArray:
                             )
                             yield (id(self.decoder), self.level, ti, ci, zi, ty, tx), tile, target
 
+    @property
     def chunks(self) -> tuple[int, ...]:
         """Chunk sizes that follow the file's groups: one frame, one channel, one spatial block
-        (at this level) per chunk, so a chunk decodes from a single group's network."""
+        (at this level) per chunk, so a chunk decodes from a single group's network. An
+        attribute, as zarr, h5py and dask have it, so `dask.array.from_array(view)` follows it."""
         bz, by, bx = self.header.plan.block
         step = 2**self.level
         canonical = {"t": 1, "c": 1, "z": bz, "y": -(-by // step), "x": -(-bx // step)}
         return tuple(canonical[a] for a in self.axes)
 
     def to_dask(self, chunks: Any = None) -> Any:
-        """This view as a dask array (chunks: `self.chunks()` unless given). Each chunk decodes
+        """This view as a dask array (chunks: `self.chunks` unless given). Each chunk decodes
         on whichever thread or dask worker computes it; workers reopen the file by its path."""
         import dask.array as da
         from dask.base import tokenize
@@ -217,7 +219,7 @@ class SincsArray:
             str(path), stat.st_size, stat.st_mtime_ns, self.level, self.channel
         )
         return da.from_array(
-            self, chunks=chunks or self.chunks(), name=name, asarray=False, fancy=False, lock=False
+            self, chunks=chunks or self.chunks, name=name, asarray=False, fancy=False, lock=False
         )
 
     def __reduce__(self) -> tuple:

@@ -144,7 +144,7 @@ def test_learned_preview_shows_four_levels_of_weight_that_map_back(viewer_with_i
     assert preview.metadata[LEVELS_KEY] == LEARNED_LEVELS
     floor = widget.floor.value()
     image = viewer_with_image.layers["nuclei"].data
-    weights = sincs.saliency_map(image, method="learned", floor=floor)
+    weights = sincs.saliency_map(image, saliency="learned", saliency_floor=floor)
     np.testing.assert_array_equal(preview.data, saliency_labels(weights, floor, LEARNED_LEVELS))
     assert preview.data.min() == 0 and preview.data.max() == LEARNED_LEVELS
     back = floor + (1 - floor) * saliency_weights(preview.data, LEARNED_LEVELS)

@@ -79,3 +79,10 @@ def test_auto_family_follows_the_data_the_ratio_and_the_sampling(shape, ratio, s
     assert config.replace(family="grid").for_shape(shape, saliency_map=True).family == "grid"
     with pytest.raises(InvalidConfigError, match="for_shape"):
         config.resolved()
+
+
+def test_a_misspelt_setting_names_itself_and_the_close_ones():
+    with pytest.raises(InvalidConfigError, match=r"'ratoi' \(did you mean ratio\?\)"):
+        CompressionConfig().replace(ratoi=50)
+    with pytest.raises(TypeError, match="saliency_floor"):
+        CompressionConfig().replace(salency_floor=0.2)

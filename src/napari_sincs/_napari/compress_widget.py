@@ -342,9 +342,9 @@ class CompressWidget(QWidget):
             weights = saliency_map(
                 data,
                 axes=axes,
-                method=config.saliency,
+                saliency=config.saliency,
                 threshold=config.threshold,
-                floor=config.saliency_floor,
+                saliency_floor=config.saliency_floor,
             )
         except SincsError as exc:
             notify_error(str(exc))

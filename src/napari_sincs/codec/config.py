@@ -7,14 +7,15 @@ Which families and saliency methods exist comes from their registries (families/
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import families, presets, saliency
 from .device import DEVICES
-from .errors import InvalidConfigError
+from .errors import InvalidConfigError, UnknownSettingError
 
 
 def _is_number(value: Any) -> bool:
@@ -201,6 +202,7 @@ class CompressionConfig:
 
     def replace(self, **changes: Any) -> CompressionConfig:
         """A copy with some settings changed (validated again)."""
+        check_setting_names(changes)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,3 +241,20 @@ class CompressionConfig:
         if foreign:
             object.__setattr__(config, "saliency", method)
         return config
+
+
+def check_setting_names(names: Iterable[str], also: Iterable[str] = ()) -> None:
+    """Refuse keywords that name no setting (nor one of `also`, a caller's own keywords), with
+    the closest real names: a typo must not fail as a bare TypeError nor be ignored."""
+    known = [f.name for f in dataclasses.fields(CompressionConfig) if f.name != "extra"]
+    known += [name for name in also if name not in known]
+    unknown = [name for name in names if name not in known]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hints.append(f"{name!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    raise UnknownSettingError(
+        f"unknown setting {', '.join(hints)}; the settings are: {', '.join(sorted(known))}."
+    )

@@ -15,6 +15,10 @@ class InvalidConfigError(InvalidInputError):
     """A compression setting is out of range or inconsistent with the others."""
 
 
+class UnknownSettingError(InvalidConfigError, TypeError):
+    """A keyword names no setting (a typo); a TypeError too, as Python's own would be."""
+
+
 class RatioUnreachableError(SincsError):
     """The requested compression ratio cannot be met by any network the codec can build."""
 

@@ -87,7 +87,7 @@ def test_planes_too_small_to_learn_from_are_refused_with_advice():
 @pytest.mark.slow
 def test_compress_with_learned_saliency_records_it_and_beats_a_flat_guess(tmp_path):
     image = load("nuclei3d_crop.tif")
-    weights = sincs.saliency_map(image, axes="zyx", method="learned", floor=0.2)
+    weights = sincs.saliency_map(image, axes="zyx", saliency="learned", saliency_floor=0.2)
     assert weights.shape == image.shape and weights.min() >= 0.2 - 1e-6
     assert weights.max() > 0.9, "the most salient voxels get (nearly) full weight"
     path = tmp_path / "n.sincs"

@@ -49,7 +49,7 @@ def distance_method():
 
 def test_a_registered_method_guides_compression_and_is_offered(distance_method, tmp_path):
     data = load("nuclei2d_crop.tif")
-    weights = sincs.saliency_map(data, method="distance", floor=0.2)
+    weights = sincs.saliency_map(data, saliency="distance", saliency_floor=0.2)
     assert weights.shape == data.shape and weights.min() >= 0.2 and weights.max() == 1.0
     path = tmp_path / "distance.sincs"
     report = sincs.compress(data, path, config=FAST, saliency="distance")
