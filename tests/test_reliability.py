@@ -1,10 +1,9 @@
-"""Nothing is lost: atomic writes under SIGKILL, bounded reads, no code from files."""
+"""Nothing is lost: atomic writes under a kill, bounded reads, no code from files."""
 
 from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,9 @@ from helpers import FAST, load
 from napari_sincs.codec.format.container import SincsFile
 
 SRC = Path(sincs.__file__).parent
+# A killed writer leaves no temporary file where it can write a nameless one (Linux O_TMPFILE);
+# elsewhere its hidden temporary file stays behind, which the target never depends on.
+NAMELESS = hasattr(os, "O_TMPFILE")
 
 
 def _valid(path: Path) -> bool:
@@ -31,7 +33,10 @@ def _valid(path: Path) -> bool:
 
 
 def _leftovers(folder: Path, keep: set[str]) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
+    """Files in `folder` other than `keep` (and a killed writer's temporaries where NAMELESS is
+    false)."""
+    stray = sorted(p.name for p in folder.iterdir() if p.name not in keep)
+    return stray if NAMELESS else [n for n in stray if not n.endswith(".tmp")]
 
 
 @pytest.mark.slow
@@ -63,7 +68,7 @@ def test_killing_a_compression_never_leaves_a_partial_file(tmp_path, data_dir):
         before = target.read_bytes()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.2, 1.1) * duration)
-        process.send_signal(signal.SIGKILL)
+        process.kill()
         process.wait()
         after = target.read_bytes()
         assert _valid(target)
@@ -93,7 +98,7 @@ def test_killing_a_write_midway_keeps_the_old_file_and_no_temporary(tmp_path):
     for _ in range(5):
         process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)])
         time.sleep(rng.uniform(0.3, 2.0))
-        process.send_signal(signal.SIGKILL)
+        process.kill()
         process.wait()
         contents = target.read_bytes()
         assert contents in (b"old contents", new), "a torn file"
@@ -184,6 +189,6 @@ def test_overwriting_needs_force(tmp_path, data_dir, extra):
         assert result.returncode == 0
         assert SincsFile(target).n_blobs == 1
     else:
-        assert result.returncode == 2
+        assert result.returncode == 1
         assert target.read_bytes() == b"keep"
     assert os.listdir(tmp_path) == ["x.sincs"]

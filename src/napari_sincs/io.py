@@ -10,11 +10,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .codec.errors import InvalidInputError, MissingFileError, OutputError
+from .codec.format.container import replace_file
 from .codec.format.header import ImageMetadata
 from .codec.layout import ArrayLayout, default_axes
 from .lazy import normalise_key
@@ -27,7 +28,11 @@ LAZY_BYTES = 512 << 20
 
 class TiffPlanes:
     """A TIFF series read page by page on demand, so a stack larger than memory can be
-    compressed in bounded memory (pages are read, not memory-mapped)."""
+    compressed in bounded memory (pages are read, not memory-mapped).
+
+    Rows of uncompressed pages are read with seek and read on a binary file under the lock
+    (portable: os.pread is Unix-only, and os.open without O_BINARY is a text file on Windows).
+    """
 
     def __init__(self, path: Path) -> None:
         import tifffile
@@ -41,9 +46,9 @@ class TiffPlanes:
         self._lead = self.ndim - len(series.keyframe.shape)
         self._lock = threading.Lock()
         key = series.keyframe
-        self._raw = None
+        self._raw: BinaryIO | None = None
         if key.compression == 1 and (key.samplesperpixel == 1 or key.planarconfig == 1):
-            self._raw = os.open(path, os.O_RDONLY)
+            self._raw = open(path, "rb")  # noqa: SIM115
             self._row_bytes = math.prod(key.shape[1:]) * self.dtype.itemsize
             self._row_shape = key.shape[1:]
             self._order = self.dtype.newbyteorder(self._tif.byteorder)
@@ -68,7 +73,8 @@ class TiffPlanes:
                 first, last = (rows, rows + 1) if isinstance(rows, int) else (rows.start, rows.stop)
                 last = max(first, last)
                 offset = page.dataoffsets[0] + first * self._row_bytes
-                raw = os.pread(self._raw, (last - first) * self._row_bytes, offset)
+                self._raw.seek(offset)
+                raw = self._raw.read((last - first) * self._row_bytes)
                 block = np.frombuffer(raw, self._order).reshape(last - first, *self._row_shape)
                 local = (
                     0 if isinstance(rows, int) else slice(0, last - first, rows.step),
@@ -79,7 +85,7 @@ class TiffPlanes:
 
     def close(self) -> None:
         if self._raw is not None:
-            os.close(self._raw)
+            self._raw.close()
         self._tif.close()
 
 
@@ -254,6 +260,6 @@ def write_tiff(
     partial = target.with_name(f".{target.name}.partial")
     try:
         tifffile.imwrite(partial, data, ome=True, metadata=meta, photometric="minisblack")
-        os.replace(partial, target)
+        replace_file(partial, target)
     finally:
         partial.unlink(missing_ok=True)

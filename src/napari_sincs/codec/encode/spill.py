@@ -4,12 +4,15 @@ Compression keeps every group's weights (for the precision search) and every cod
 the file is written; both grow with the input. A Spill keeps them in memory while small and
 appends them to an anonymous temporary file beyond `memory_limit`, so a compression's memory
 stays near one group plus the model, whatever the size of the input.
+
+Records are read back with seek and read under a lock (portable; os.pread is Unix-only).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,6 +29,7 @@ class Spill:
         self._file = None
         self._offsets: list[int] = []
         self._lengths: list[int] = []
+        self._lock = threading.Lock()
         self.total = 0
 
     def append(self, data: bytes) -> int:
@@ -37,8 +41,9 @@ class Spill:
         if self._memory is not None:
             self._memory.append(bytes(data))
         else:
-            self._file.seek(0, os.SEEK_END)
-            self._file.write(data)
+            with self._lock:
+                self._file.seek(0, os.SEEK_END)
+                self._file.write(data)
         self._offsets.append(self.total)
         self._lengths.append(len(data))
         self.total += len(data)
@@ -50,8 +55,9 @@ class Spill:
     def __getitem__(self, index: int) -> bytes:
         if self._memory is not None:
             return self._memory[index]
-        self._file.flush()
-        return os.pread(self._file.fileno(), self._lengths[index], self._offsets[index])
+        with self._lock:
+            self._file.seek(self._offsets[index])
+            return self._file.read(self._lengths[index])
 
     def __iter__(self) -> Iterator[bytes]:
         return (self[i] for i in range(len(self)))

@@ -10,8 +10,9 @@ Byte layout (all integers little-endian; docs/format.md is the normative descrip
     ..  8B index: per blob, length (u32) and CRC-32 of its bytes (u32)
     ..     blobs, back to back in index order; the file ends after the last one
 
-Files are written to a temporary file beside the target, fsync'ed and renamed into place, so a
-reader sees either the old file or the complete new one.
+Files are written to a temporary file beside the target, fsync'ed, closed and renamed into place
+(portable to Linux, macOS and Windows), so a reader sees either the old file or the complete new
+one.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import io
 import itertools
 import json
 import os
+import secrets
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
@@ -140,50 +141,78 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise OutputError(f"the folder {parent} is not writable; choose another output folder.")
 
 
-def _anonymous_file(folder: Path) -> tuple[int, Path | None]:
-    """A file in `folder` with no name yet (Linux O_TMPFILE), else a named temporary file.
+# Linux can create a file with no name (O_TMPFILE) and name it once complete (linkat through
+# /proc/self/fd), so a writer killed mid-way leaves nothing behind. Elsewhere (macOS, Windows)
+# the temporary file has a hidden name from the start.
+if hasattr(os, "O_TMPFILE"):
 
-    An anonymous file vanishes by itself if the process is killed while writing it. Some file
-    systems accept O_TMPFILE but cannot give the file a name afterwards (overlayfs), so that is
-    tried first on an empty probe.
+    def _open_nameless(folder: Path) -> BinaryIO | None:
+        """A nameless file in `folder`, or None where the file system cannot name it later.
+
+        Some file systems accept O_TMPFILE but cannot link the file (overlayfs), so an empty
+        probe is created and named first. The kernel applies the umask to the mode.
+        """
+        probe = folder / f".sincs-probe-{os.getpid()}-{threading.get_ident()}"
+        try:
+            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+        except OSError:
+            return None
+        try:
+            _name_nameless(fd, probe)
+        except (OSError, NotImplementedError):
+            return None
+        finally:
+            os.close(fd)
+        probe.unlink(missing_ok=True)
+        return os.fdopen(os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666), "wb")
+
+    def _name_nameless(fd: int, name: Path) -> None:
+        """Give a file from `_open_nameless` the name `name` (linkat, AT_SYMLINK_FOLLOW)."""
+        proc = os.open("/proc/self/fd", os.O_RDONLY)
+        try:
+            os.link(str(fd), name, src_dir_fd=proc, follow_symlinks=True)
+        finally:
+            os.close(proc)
+
+else:
+
+    def _open_nameless(folder: Path) -> BinaryIO | None:
+        """None: this system has no nameless files, so `_name_nameless` is never needed."""
+        return None
+
+
+def _temporary_name(target: Path) -> Path:
+    """A hidden name beside `target` that no other writer picks (random, not the process id,
+    which a later process can reuse)."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+
+
+def _open_temporary(target: Path) -> tuple[BinaryIO, Path | None]:
+    """A new file beside `target` and its name (None while it has none, on Linux).
+
+    A named file is created exclusively with the default mode (0o666 less the umask, like any
+    new file, not mkstemp's 0o600) in binary mode, which Windows needs to keep bytes as written.
     """
-    mode = 0o666 & ~_umask()
-    if _can_link_anonymous(folder):
-        return os.open(folder, os.O_TMPFILE | os.O_WRONLY, mode), None
-    fd, name = tempfile.mkstemp(prefix=".sincs-", suffix=".tmp", dir=folder)
-    os.fchmod(fd, mode)
-    return fd, Path(name)
+    nameless = _open_nameless(target.parent)
+    if nameless is not None:
+        return nameless, None
+    name = _temporary_name(target)
+    return open(name, "xb"), name
 
 
-def _link_anonymous(fd: int, name: Path) -> None:
-    """Give an O_TMPFILE file a name (linkat with AT_SYMLINK_FOLLOW through /proc/self/fd)."""
-    proc = os.open("/proc/self/fd", os.O_RDONLY)
+def replace_file(source: Path, target: Path) -> None:
+    """Rename `source` over `target` in one step (os.replace is atomic on POSIX and Windows).
+
+    Windows refuses to replace a file another program (or this one) holds open, so that case
+    gets an error that says what to do.
+    """
     try:
-        os.link(str(fd), name, src_dir_fd=proc, follow_symlinks=True)
-    finally:
-        os.close(proc)
-
-
-def _can_link_anonymous(folder: Path) -> bool:
-    probe = folder / f".sincs-probe-{os.getpid()}-{threading.get_ident()}"
-    try:
-        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
-    except (AttributeError, OSError):
-        return False
-    try:
-        _link_anonymous(fd, probe)
-    except (OSError, NotImplementedError):
-        return False
-    finally:
-        os.close(fd)
-    probe.unlink(missing_ok=True)
-    return True
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+        os.replace(source, target)
+    except PermissionError as exc:
+        raise OutputError(
+            f"{target} cannot be replaced ({exc.strerror}); if it is open in another program "
+            "(or in napari), close it there and try again, or choose another name."
+        ) from exc
 
 
 def write_container(
@@ -201,39 +230,44 @@ def write_atomic(
 ) -> int:
     """Write `chunks` to `path` so that it appears whole or not at all; returns the size.
 
-    The bytes go to a nameless file beside the target, are fsync'ed, given a temporary name and
-    renamed over the target: a crash leaves the old file or the complete new one, and (on Linux)
-    no temporary file.
+    The bytes go to a temporary file beside the target, are flushed and fsync'ed, the file is
+    closed (Windows cannot rename an open file) and renamed over the target, then the folder is
+    fsync'ed where the system allows it. A crash leaves the old file or the complete new one. On
+    Linux the temporary file has no name until it is complete, so a killed writer leaves nothing
+    behind; elsewhere it can leave a hidden `.<name>.<random>.tmp`. An error removes it.
     """
     target = Path(path)
     check_writable(target, overwrite)
     if isinstance(chunks, bytes):
         chunks = [chunks]
-    fd, linked = _anonymous_file(target.parent)
+    handle, temporary = _open_temporary(target)
     size = 0
     try:
-        with os.fdopen(fd, "wb", closefd=False) as handle:
+        with handle:
             for chunk in chunks:
                 handle.write(chunk)
                 size += len(chunk)
             handle.flush()
-            os.fsync(fd)
+            os.fsync(handle.fileno())
+            if temporary is None:
+                name = _temporary_name(target)
+                _name_nameless(handle.fileno(), name)
+                temporary = name
         if not overwrite and target.exists():
             raise OutputError(f"{target} appeared while writing; not overwriting it.")
-        if linked is None:
-            linked = target.parent / f".{target.name}.{os.getpid()}.tmp"
-            _link_anonymous(fd, linked)
-        os.replace(linked, target)
-        linked = None
+        replace_file(temporary, target)
+        temporary = None
     finally:
-        os.close(fd)
-        if linked is not None:
-            linked.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
     _sync_folder(target.parent)
     return size
 
 
 def _sync_folder(folder: Path) -> None:
+    """Make the rename durable on POSIX by fsync'ing the folder. Windows cannot open a folder
+    (PermissionError) and NTFS journals the rename itself; some file systems refuse the fsync:
+    both leave nothing to do."""
     try:
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:

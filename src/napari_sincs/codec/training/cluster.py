@@ -129,7 +129,16 @@ class ClusterFitter:
 
 def threads_per_worker(workers: int) -> int:
     """This machine's cores shared between `workers` local worker processes."""
-    return max(1, len(os.sched_getaffinity(0)) // workers)
+    return max(1, _usable_cores() // workers)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system reports one (Linux;
+    a container or taskset can allow fewer than the machine has), else every core (macOS and
+    Windows have no os.sched_getaffinity)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
