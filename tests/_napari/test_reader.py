@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qtpy.QtCore import QMimeData, QPoint, Qt, QUrl
+from qtpy.QtCore import QMimeData, QPointF, Qt, QUrl
 from qtpy.QtGui import QDropEvent
 
 import napari_sincs as sincs
 from napari_sincs._napari.cache import shared_cache
-from napari_sincs._napari.reader import ViewerArray, napari_get_reader, read_sincs
+from napari_sincs._napari.file_layers import ViewerArray, read_sincs
+from napari_sincs._napari.reader import napari_get_reader
 
 
 def test_reader_claims_only_sincs_files(sincs_files, tmp_path):
@@ -55,7 +56,7 @@ def test_viewer_open_and_drag_and_drop(make_napari_viewer, sincs_files, qtbot):
     assert layers[0].data.shape == (8, 64, 64)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sincs_files["3d"]))])
-    drop = QDropEvent(QPoint(5, 5), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    drop = QDropEvent(QPointF(5, 5), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     viewer.window._qt_viewer.dropEvent(drop)
     qtbot.waitUntil(lambda: len(viewer.layers) == 2)
     assert viewer.layers[-1].name == "nuclei3d_crop"
