@@ -138,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     targets.add_argument("--csv", help="rd CSV to read (default docs/results/rd.csv)")
     targets.set_defaults(run=_targets)
 
+    imports = commands.add_parser("imports", help="import time of the reader, API and encoder")
+    imports.add_argument("--runs", type=int, default=7)
+    imports.set_defaults(run=_imports)
+
     scaling = commands.add_parser("scaling", help="1 vs 2 local dask workers on a 3D+T stack")
     scaling.add_argument("name", nargs="?", default="cells3d_nuclei")
     scaling.set_defaults(run=_scaling)
@@ -155,6 +159,13 @@ def _fidelity(args: argparse.Namespace) -> int:
         print(json.dumps(rows[-1]), flush=True)
     plot(rows, DOCS / "images" / "fidelity.png")
     return _print_and_write(rows, "fidelity", "Segmentation after compression")
+
+
+def _imports(args: argparse.Namespace) -> int:
+    from .imports import measure_imports
+
+    rows = measure_imports(args.runs)
+    return _print_and_write(rows, "imports", "Import time in a fresh interpreter")
 
 
 def _scaling(args: argparse.Namespace) -> int:

@@ -33,6 +33,18 @@ def test_the_read_path_imports_no_training_module(statement):
     assert leaked == []
 
 
+def test_napari_asking_about_a_file_loads_neither_torch_nor_the_decoder():
+    statement = (
+        "from napari_sincs._napari.reader import napari_get_reader\n"
+        "assert napari_get_reader('image.tif') is None"
+    )
+    loaded = _loaded_after(statement)
+    assert [m for m in loaded if m.split(".")[0] in ("torch", "numpy")] == []
+    assert "napari_sincs.lazy" not in loaded
+    loaded = _loaded_after(statement + "\nnapari_get_reader('image.sincs')")
+    assert "napari_sincs.lazy" in loaded
+
+
 def test_saliency_methods_load_only_when_used():
     loaded = _loaded_after("from napari_sincs.codec import saliency; saliency.choices()")
     assert "napari_sincs.codec.saliency.learned" not in loaded

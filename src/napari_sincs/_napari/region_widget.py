@@ -27,8 +27,8 @@ from ..codec.errors import SincsError
 from ..io import write_tiff
 from ..lazy import SincsArray
 from .cache import set_cache_size, shared_cache
+from .file_layers import ViewerArray
 from .notify import notify_error
-from .reader import ViewerArray
 
 if TYPE_CHECKING:
     import napari

@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from .reader import LayerData, read_sincs
+from .file_layers import LayerData, read_sincs
 
 
 def sample_path(name: str) -> Path:
