@@ -1,6 +1,6 @@
 """Write the decode fixtures of tests/data/fixtures: small .sincs files of every kind the codec
-writes (both network families, time groups, channels, residuals), and the checksums of what
-they decode to.
+writes (every network family, time groups, channels, residuals, latent tiles), and the
+checksums of what they decode to.
 
 The fixtures pin the file format: tests/test_format_fixtures.py decodes each with the current
 code and compares checksums, so a change that alters how an existing file decodes fails. Run
@@ -41,6 +41,16 @@ KINDS = {
     "channels_bounded": ("hela_crop.tif", "cyx", {"ratio": 20, "max_error": 3.0}),
     "pe_mlp_2d_blocks": ("nuclei2d_crop.tif", "yx", {"ratio": 20, "block": (64, 64)}),
     "float_lossless": ("beads3d_crop.tif", "zyx", {"ratio": 30, "max_error": 0.0}),
+    "latent_2d_tiles": (
+        "nuclei2d_crop.tif",
+        "yx",
+        {"ratio": 15, "family": "latent", "saliency": "uniform", "block": (64, 64)},
+    ),
+    "latent_2dt": (
+        "cell_migration_crop.tif",
+        "tyx",
+        {"ratio": 30, "family": "latent", "saliency": "uniform"},
+    ),
 }
 
 
