@@ -7,7 +7,7 @@ import math
 import pytest
 
 from napari_sincs.codec import presets
-from napari_sincs.codec.families.latent.fit import _next_lambda
+from napari_sincs.codec.families.latent.fit import _next_lambda, _saturated
 
 
 def test_one_try_moves_lambda_by_the_assumed_elasticity():
@@ -28,6 +28,19 @@ def test_two_tries_follow_the_measured_slope_to_the_aim():
     assert size(_next_lambda(tries, aim)) == pytest.approx(aim)
 
 
-def test_a_flat_or_inverted_slope_cannot_throw_lambda_away():
-    tries = [(0.0, math.log(1000.0), None), (1.0, math.log(1001.0), None)]
-    assert abs(_next_lambda(tries, math.log(10.0)) - 1.0) <= math.log(100) + 1e-9
+def test_a_flat_or_inverted_slope_falls_back_to_the_elasticity():
+    # refining moved the size the wrong way (noise): the secant would throw lambda 100x away
+    tries = [(0.0, math.log(1000.0), None), (0.1, math.log(1080.0), None)]
+    aim = math.log(950.0)
+    expected = 0.1 + (aim - math.log(1080.0)) / -presets.LATENT_ELASTICITY
+    assert _next_lambda(tries, aim) == pytest.approx(expected)
+
+
+def test_saturation_needs_a_lower_lambda_that_buys_nothing():
+    low = 1000.0
+    lowered = [(0.0, math.log(800.0), None), (-1.0, math.log(802.0), None)]
+    assert _saturated(lowered, low)
+    raised = [(0.0, math.log(800.0), None), (1.0, math.log(700.0), None)]
+    assert not _saturated(raised, low), "raising lambda and shrinking is not saturation"
+    grew = [(0.0, math.log(800.0), None), (-1.0, math.log(900.0), None)]
+    assert not _saturated(grew, low)

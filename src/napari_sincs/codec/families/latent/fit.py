@@ -343,48 +343,62 @@ def _land(run: _Run, refine: int):
 
     Training steers lambda on an estimate; when the coded file still misses the band, the
     state at the end of training is refined for `refine` steps at fixed lambdas chosen by a
-    secant on log(size) against log(lambda), each try starting again from that state."""
+    secant on log(size) against log(lambda), each try starting again from that state. Only
+    refined tries enter the secant: refining itself moves the size, so the trained file is not
+    a point on the same curve."""
     budget = run.budget
     low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
     blobs = run.code()
-    tries = [(math.log(run.lam), math.log(run.size), blobs)]
+    trained = (math.log(run.lam), math.log(run.size), blobs)
     log.info("latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam)
     if low <= run.size <= budget:
         return blobs, 1
     state = run.trainer.state()
     aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
+    refined: list[tuple[float, float, object]] = []
     for attempt in range(2, presets.LATENT_REFINES + 2):
-        run.lam = math.exp(_next_lambda(tries, aim))
+        run.lam = math.exp(_next_lambda(refined or [trained], aim))
         run.trainer.restore(state)
         run.train(refine, 0.0, 0.5, attempt, steer=False)
         blobs = run.code()
-        tries.append((math.log(run.lam), math.log(run.size), blobs))
+        refined.append((math.log(run.lam), math.log(run.size), blobs))
         log.info("refined at lambda %.3g: %d bytes", run.lam, run.size)
         if low <= run.size <= budget:
             return blobs, attempt
-        if run.size < low and tries[-1][1] <= tries[-2][1] + math.log(1.01):
+        if _saturated(refined, low):
             log.info("lowering lambda does not use more of the budget; keeping the fit")
             break
-    fitting = [t for t in tries if math.exp(t[1]) <= budget]
+    fitting = [t for t in [trained, *refined] if math.exp(t[1]) <= budget]
     if not fitting:
         raise RatioUnreachableError(
             f"a ratio of {run.config.ratio:g} cannot be met: the smallest latent file took "
-            f"{math.exp(min(t[1] for t in tries)):.0f} bytes for a budget of {budget:.0f}. Ask "
-            "for a lower ratio."
+            f"{math.exp(min(t[1] for t in [trained, *refined])):.0f} bytes for a budget of "
+            f"{budget:.0f}. Ask for a lower ratio."
         )
-    return max(fitting, key=lambda t: t[1])[2], len(tries)
+    return max(fitting, key=lambda t: t[1])[2], 1 + len(refined)
+
+
+def _saturated(tries: list[tuple[float, float, object]], low: float) -> bool:
+    """Whether the last try lowered lambda, stayed under the band, and grew the file by less
+    than 1%: the latents then take no more bits, and more tries would only cost time."""
+    if len(tries) < 2:
+        return False
+    (lam, size, _), (previous_lam, previous_size, _) = tries[-1], tries[-2]
+    return size < math.log(low) and lam < previous_lam and size <= previous_size + math.log(1.01)
 
 
 def _next_lambda(tries: list[tuple[float, float, object]], aim: float) -> float:
     """log lambda for the next try: a secant through the last two tries (size falls as lambda
-    grows), or, from one, the elasticity presets.LATENT_ELASTICITY; at most a factor 100."""
+    grows), or, from one try or where the two disagree with that (noise), the elasticity
+    presets.LATENT_ELASTICITY; at most a factor 100."""
     log_lam, log_size = tries[-1][:2]
     slope = -presets.LATENT_ELASTICITY
     if len(tries) > 1:
         previous_lam, previous_size = tries[-2][:2]
         if log_lam != previous_lam:
             measured = (log_size - previous_size) / (log_lam - previous_lam)
-            slope = min(measured, -0.02)
+            if measured < -presets.LATENT_ELASTICITY / 10:
+                slope = measured
     step = (aim - log_size) / slope
     return max(math.log(LAMBDA_MIN), log_lam + max(-math.log(100), min(math.log(100), step)))
 
