@@ -338,3 +338,19 @@ def test_compress_file_closes_the_tiff_it_reads_page_by_page(tmp_path, data_dir,
     source = data_dir / "nuclei3d_crop.tif"
     sincs.compress_file(source, tmp_path / "x.sincs", lazy=True, config=FAST)
     assert len(opened) == 1 and opened[0]._tif.filehandle.closed
+
+
+def test_a_plain_tiff_says_which_axes_were_guessed(tmp_path, caplog):
+    import tifffile
+
+    movie = load("cell_migration_crop.tif")[:6]
+    plain = tmp_path / "movie.tif"
+    tifffile.imwrite(plain, movie, metadata=None)
+    with caplog.at_level("WARNING", logger="napari_sincs.api"):
+        report = sincs.compress_file(plain, tmp_path / "a.sincs", config=FAST, ratio=10)
+    assert report.axes == "zyx"
+    assert "read as zyx (the guessed: z)" in caplog.text and "axes='tyx'" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="napari_sincs.api"):
+        sincs.compress_file(plain, tmp_path / "b.sincs", axes="tyx", config=FAST, ratio=10)
+    assert "guessed" not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -106,6 +107,26 @@ def test_roi_parsing():
         parse_roi("5:5", (10,))
     with pytest.raises(InvalidInputError, match="not a range"):
         parse_roi("a:b", (10,))
+    with pytest.raises(InvalidInputError, match="goes past an axis of 10"):
+        parse_roi("0:500", (10,))
+    assert parse_roi("-3:", (10,)) == (slice(7, 10),)
+
+
+def test_info_rounds_a_level_past_the_pyramid_is_refused_and_floor_is_an_option(
+    tmp_path, data_dir, capsys
+):
+    out = tmp_path / "n.sincs"
+    source = str(data_dir / "nuclei3d_crop.tif")
+    assert main(["compress", source, "-o", str(out), *FAST, "--floor", "0.2"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    printed = capsys.readouterr().out
+    psnr = next(line for line in printed.splitlines() if "stats" in line)
+    assert re.search(r"'psnr': '\d+\.\d{1,2}'", psnr), psnr
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["saliency_floor"] == 0.2
+    assert main(["decompress", str(out), "-o", str(tmp_path / "c.tif"), "--level", "9"]) == 1
+    assert "choose 0 to 4" in capsys.readouterr().err
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path, data_dir, capsys):

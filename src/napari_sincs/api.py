@@ -6,6 +6,7 @@ The CLI and the napari plugin call exactly these functions.
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import os
 import time
@@ -32,6 +33,8 @@ from .codec.training.cluster import cluster_fitter
 from .io import read_image
 from .lazy import SincsArray, open_sincs
 from .progress import CancelToken, ProgressCallback, check
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CompressionReport",
@@ -293,6 +296,15 @@ def compress_file(
     its axes, voxel size, units and channel names. Keywords are those of `compress`. Large
     TIFFs (or lazy=True) are read page by page as compression needs them."""
     image = read_image(source, axes, lazy)
+    if image.guessed:
+        log.warning(
+            "%s does not name %d of its dimensions: read as %s (the guessed: %s). If that is "
+            "wrong, name every dimension, e.g. axes='tyx' (--axes tyx) for a time series.",
+            Path(source).name,
+            len(image.guessed),
+            image.axes,
+            image.guessed,
+        )
     meta = image.metadata
     try:
         return compress(

@@ -61,6 +61,11 @@ def parse_roi(text: str, shape: Sequence[int]) -> tuple[slice, ...]:
                 stop = start + 1
         except ValueError as exc:
             raise InvalidInputError(f"--roi entry {part!r} is not a range such as 10:20.") from exc
+        if not (-shape[i] <= start < shape[i] and -shape[i] <= stop <= shape[i]):
+            raise InvalidInputError(
+                f"--roi entry {part!r} goes past an axis of {shape[i]} (0:{shape[i]} is all of "
+                "it; negative numbers count from the end)."
+            )
         start, stop, _ = slice(start, stop).indices(shape[i])
         if stop <= start:
             raise InvalidInputError(
@@ -126,6 +131,7 @@ def _compress(args: argparse.Namespace) -> int:
             "block": args.block,
             "saliency": args.saliency,
             "threshold": args.threshold,
+            "saliency_floor": args.floor,
             "family": args.family,
             "preset": args.preset,
             "steps": args.steps,
@@ -174,6 +180,7 @@ def _compress(args: argparse.Namespace) -> int:
 def _decompress(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.input).with_suffix(".tif")
     with open_sincs(args.input, cache_bytes=0) as lazy:
+        _check_level(args.level, (lazy.layout.extent("y"), lazy.layout.extent("x")))
         view = lazy.at_level(args.level)
         region = parse_roi(args.roi, view.shape) if args.roi else None
         data = view[region] if region is not None else view[...]
@@ -185,6 +192,25 @@ def _decompress(args: argparse.Namespace) -> int:
         write_tiff(output, data, lazy.axes, metadata, overwrite=args.force)
     print(f"wrote {output} ({'x'.join(map(str, data.shape))} {data.dtype}, axes {lazy.axes})")
     return 0
+
+
+def _check_level(level: int, plane: Sequence[int]) -> None:
+    """Refuse a level so coarse that the larger of y, x would keep fewer than 2 pixels."""
+    coarsest = max(0, math.floor(math.log2(max(plane))) - 1)
+    if not 0 <= level <= coarsest:
+        raise InvalidInputError(
+            f"--level {level} is not a level of this {plane[0]}×{plane[1]} file: level L keeps "
+            f"every 2**L-th pixel of y and x, so choose 0 to {coarsest}."
+        )
+
+
+def _shown(value: object) -> object:
+    """A value as `sincs info` prints it: floats to 4 significant digits, inside dicts too."""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {key: _shown(item) for key, item in value.items()}
+    return value
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -220,11 +246,8 @@ def _info(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return 0
     for key, value in info.items():
-        if key == "config":
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            value = str(value)
-        print(f"{key:>22}: {value}")
+        if key != "config":
+            print(f"{key:>22}: {_shown(value)}")
     return 0
 
 
@@ -274,6 +297,12 @@ def _add_compress(commands: argparse._SubParsersAction) -> None:
         help=f"sampling map (default threshold): {saliency.help_text()}",
     )
     c.add_argument("--threshold", type=float, help="normalised threshold in [0, 1] (Otsu)")
+    c.add_argument(
+        "--floor",
+        type=float,
+        help="sampling weight in (0, 1] of voxels below the threshold "
+        f"({CompressionConfig().saliency_floor})",
+    )
     c.add_argument("--family", choices=families.choices(), help=f"networks: {families.help_text()}")
     c.add_argument(
         "--preset",

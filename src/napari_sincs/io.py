@@ -96,6 +96,8 @@ class LoadedImage:
     data: Any
     axes: str
     metadata: ImageMetadata
+    guessed: str = ""
+    """The dimensions the file did not name (their letters in `axes` were guessed by ndim)."""
 
 
 def _axes_from_tiff(tiff_axes: str, ndim: int) -> str:
@@ -215,6 +217,7 @@ def _read_tiff(source: Path, axes: str | None, lazy: bool | None) -> LoadedImage
             data = TiffPlanes(source) if (lazy or (lazy is None and nbytes > LAZY_BYTES)) else None
             data = series.asarray() if data is None else data
             named = axes or _axes_from_tiff(series.axes, data.ndim)
+            guessed = "".join(a for a, c in zip(named, series.axes) if c in _UNKNOWN and not axes)
             if tif.is_ome:
                 scale, units, names = _ome_metadata(tif, named)
             elif tif.is_imagej:
@@ -228,7 +231,7 @@ def _read_tiff(source: Path, axes: str | None, lazy: bool | None) -> LoadedImage
     if names and len(names) != layout.extent("c"):
         names = []
     metadata = ImageMetadata(name=source.stem, scale=scale, units=units, channel_names=names)
-    return LoadedImage(data, layout.axes, metadata)
+    return LoadedImage(data, layout.axes, metadata, guessed)
 
 
 def write_tiff(
