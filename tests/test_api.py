@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -354,3 +355,13 @@ def test_a_plain_tiff_says_which_axes_were_guessed(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="napari_sincs.api"):
         sincs.compress_file(plain, tmp_path / "b.sincs", axes="tyx", config=FAST, ratio=10)
     assert "guessed" not in caplog.text
+
+
+def test_an_unreachable_ratio_names_the_highest_one_the_planner_accepts(tmp_path, nuclei2d):
+    crop = nuclei2d[:128, :128]
+    with pytest.raises(sincs.RatioUnreachableError, match=r"at most about \d+") as refused:
+        sincs.compress(crop, tmp_path / "x.sincs", ratio=100)
+    highest = float(re.search(r"at most about (\d+)", str(refused.value)).group(1))
+    assert 2 < highest < 100
+    report = sincs.compress(crop, tmp_path / "x.sincs", config=FAST, ratio=highest * 0.85)
+    assert report.ratio >= highest * 0.85

@@ -98,7 +98,7 @@ def resize(
         smallest = family.smallest(plan, config).n_parameters
         raise RatioUnreachableError(
             f"a ratio of {config.ratio:g} leaves {payload_bytes:.0f} bytes for {len(plan)} groups, "
-            f"too few for even the smallest network ({smallest} parameters per group). Ask for a "
-            "lower ratio, or fewer groups (larger block, fewer time groups)."
+            f"too few for even the smallest network ({smallest} parameters per group); fewer "
+            "groups (a larger block, fewer time groups) need fewer bytes."
         )
     return Design(plan, spec)

@@ -10,6 +10,7 @@ measured bits per parameter and fitted again (at most presets.MAX_ATTEMPTS fits 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,17 +56,45 @@ class _Fit:
         return resize(plan, config, wanted, budget, **kw)
 
 
+def _highest_plannable_ratio(job: Job, config: CompressionConfig) -> float | None:
+    """The highest ratio (to 2%) for which the planner finds networks, or None below 2x: what
+    to tell a user whose ratio is out of reach (no training is involved, so it is quick)."""
+
+    def plannable(ratio: float) -> bool:
+        trial = config.replace(ratio=ratio)
+        budget = job.raw_bytes / ratio
+        try:
+            reserve = header_bytes(job.header(trial, design(job.shape, budget, trial), 8.0))
+            design(job.shape, budget - reserve, trial)
+        except RatioUnreachableError:
+            return False
+        return budget > reserve
+
+    low, high = 2.0, config.ratio
+    if not plannable(low):
+        return None
+    while high / low > 1.02:
+        middle = math.sqrt(low * high)
+        low, high = (middle, high) if plannable(middle) else (low, middle)
+    return math.floor(low)
+
+
 def encode_at_ratio(job: Job, config: CompressionConfig) -> Encoded:
     """Fit and code within the byte budget of `config.ratio` (networks only)."""
     budget = job.raw_bytes / config.ratio
-    reserve = header_bytes(job.header(config, design(job.shape, budget, config), 8.0))
-    if budget <= reserve:
-        raise RatioUnreachableError(
-            f"a ratio of {config.ratio:g} allows {budget:.0f} bytes for a {job.raw_bytes}-byte "
-            f"array, but the file's header alone needs about {reserve} bytes; ask for a ratio "
-            f"below {job.raw_bytes / (reserve * 1.5):.0f}."
-        )
-    chosen = design(job.shape, budget - reserve, config)
+    try:
+        reserve = header_bytes(job.header(config, design(job.shape, budget, config), 8.0))
+        if budget <= reserve:
+            raise RatioUnreachableError(
+                f"a ratio of {config.ratio:g} allows {budget:.0f} bytes for a "
+                f"{job.raw_bytes}-byte array, but the file's header alone needs about {reserve} "
+                "bytes."
+            )
+        chosen = design(job.shape, budget - reserve, config)
+    except RatioUnreachableError as exc:
+        highest = _highest_plannable_ratio(job, config)
+        advice = f"a ratio of at most about {highest:.0f}" if highest else "a lower ratio"
+        raise RatioUnreachableError(f"{exc} Ask for {advice}.") from None
     family = get_family(config.family)
     device = pick_device(config.device)
     start = time.perf_counter()
