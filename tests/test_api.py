@@ -365,3 +365,12 @@ def test_an_unreachable_ratio_names_the_highest_one_the_planner_accepts(tmp_path
     assert 2 < highest < 100
     report = sincs.compress(crop, tmp_path / "x.sincs", config=FAST, ratio=highest * 0.85)
     assert report.ratio >= highest * 0.85
+
+
+def test_lossless_on_a_small_image_picks_a_base_that_fits(tmp_path, nuclei2d):
+    small = nuclei2d[:64, :64]
+    report = sincs.compress(small, tmp_path / "l.sincs", config=FAST, max_error=0)
+    np.testing.assert_array_equal(sincs.decode(tmp_path / "l.sincs"), small)
+    assert report.met and report.max_abs_error == 0
+    with sincs.open_sincs(tmp_path / "l.sincs") as lazy:
+        assert lazy.header.config.ratio < 100, "the base ratio was lowered until a network fit"

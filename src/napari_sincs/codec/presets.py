@@ -111,6 +111,9 @@ MIN_BLOCK_Z = 16
 # an undershoot at GROW_MARGIN (a larger network's residuals grow, a second overshoot would cost a
 # third fit). BITS_RESOLUTION: the precision search stops at 0.05 bits (about 0.3% of the size).
 MIN_BITS = 2.0
+# Under max_error the networks' ratio is halved until a network fits, but not below this: a base
+# larger than a quarter of the raw data leaves the residual almost nothing to save.
+MIN_BASE_RATIO = 4.0
 GOOD_BITS = 6.0
 MAX_ATTEMPTS = 3
 UNDERUSED = 0.85

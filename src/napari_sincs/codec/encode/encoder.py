@@ -57,11 +57,30 @@ def encode(job: Job, config: CompressionConfig) -> Encoded:
     chains fitted in this process, or on a cluster through the job's fitter)."""
     if config.psnr is not None:
         encoded = encode_for_psnr(job, config)
+    elif config.max_error is not None:
+        encoded = _bounded_base(job, config)
     else:
         encoded = get_family(config.family).encode_at_ratio(job, config)
     if config.max_error is not None:
         encoded = add_residuals(encoded, job, config.max_error)
     return encoded
+
+
+def _bounded_base(job: Job, config: CompressionConfig) -> Encoded:
+    """The networks under an error bound: at `config.ratio`, or, where no network fits that
+    budget (a small image at the default 100x), at halved ratios down to
+    presets.MIN_BASE_RATIO; the residual makes up the difference either way, so a lossless or
+    error-bounded request never fails for a ratio the user did not need."""
+    family = get_family(config.family)
+    ratio = config.ratio
+    while True:
+        try:
+            return family.encode_at_ratio(job, config.replace(ratio=ratio))
+        except RatioUnreachableError:
+            if ratio / 2 < presets.MIN_BASE_RATIO:
+                raise
+            ratio /= 2
+            log.info("no network fits at the base ratio; trying %.3g", ratio)
 
 
 def add_residuals(encoded: Encoded, job: Job, max_error: float) -> Encoded:
