@@ -160,3 +160,12 @@ def test_verbose_goes_before_or_after_the_subcommand(tmp_path, data_dir):
     assert parser.parse_args(["-v", "info", "f.sincs"]).verbose
     assert parser.parse_args(["info", "f.sincs", "-v"]).verbose
     assert not parser.parse_args(["info", "f.sincs"]).verbose
+
+
+@pytest.mark.slow
+def test_demo_round_trips_the_sample_with_progress(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path), "--ratio", "30"]) == 0
+    captured = capsys.readouterr()
+    assert "region 10:20,16:48,16:48 decoded alone" in captured.out
+    assert "fitting" in captured.err, "the demo shows the progress of a minutes-long compression"
+    assert (tmp_path / "preview.png").is_file() and (tmp_path / "nuclei3d.sincs").is_file()

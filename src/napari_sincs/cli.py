@@ -254,7 +254,12 @@ def _info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    _, summary = run_demo(args.output, args.ratio)
+    print(f"compressing the bundled sample at {args.ratio:g}x (a few minutes on a CPU)...")
+    bar = _ProgressBar(args.quiet)
+    try:
+        _, summary = run_demo(args.output, args.ratio, progress=bar)
+    finally:
+        bar.close()
     print(summary)
     return 0
 
@@ -348,6 +353,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     m = commands.add_parser("demo", help="round trip on the bundled sample, with a preview PNG")
     m.add_argument("-o", "--output", default="sincs-demo", help="output folder (sincs-demo)")
     m.add_argument("--ratio", type=float, default=100.0, help="target compression ratio (100)")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     m.set_defaults(run=_demo)
 
 

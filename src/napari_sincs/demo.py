@@ -12,6 +12,7 @@ from PIL import Image
 
 from .api import CompressionReport, compress_file, decode, open_sincs
 from .io import read_image
+from .progress import ProgressCallback
 
 SAMPLE = "nuclei3d.tif"
 
@@ -47,12 +48,16 @@ def write_preview(original: np.ndarray, decoded: np.ndarray, path: Path, zoom: i
     canvas.save(path)
 
 
-def run_demo(output: str | os.PathLike[str], ratio: float = 100.0) -> tuple[CompressionReport, str]:
+def run_demo(
+    output: str | os.PathLike[str],
+    ratio: float = 100.0,
+    progress: ProgressCallback | None = None,
+) -> tuple[CompressionReport, str]:
     """Compress the sample, decode a region and the whole, write a preview; returns a summary."""
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "nuclei3d.sincs"
-    report = compress_file(sample_path(), target, ratio=ratio, overwrite=True)
+    report = compress_file(sample_path(), target, ratio=ratio, overwrite=True, progress=progress)
     original = read_image(sample_path()).data
     with open_sincs(target, cache_bytes=0) as lazy:
         started = time.perf_counter()
