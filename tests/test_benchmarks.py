@@ -51,6 +51,8 @@ def test_quick_run_measures_every_codec_and_writes_the_report(tmp_path, data_dir
     assert f"| nuclei3d | 100× | {sincs['psnr']} / {sincs['ssim']} |" in summary
     network = text.split("## Network family")[1].split("##")[0]
     assert f"{sincs['psnr']} / {sincs['ssim']} (pe_mlp)" in network, "auto picks pe_mlp for z"
+    latent = text.split("## Latent family")[1].split("##")[0]
+    assert "| nuclei3d | 100× |" in latent
     assert (docs / "images" / "rd_psnr.png").stat().st_size > 1000
 
 
