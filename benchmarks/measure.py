@@ -77,8 +77,13 @@ def measure(codec: Codec, dataset: Dataset, ratio: float, repeats: int = 3) -> d
     if compressed.block is not None:
         decoded_ratio = border_ratio(decoded, dataset.axes, compressed.block)
         original_ratio = border_ratio(data, dataset.axes, compressed.block)
+        control = border_ratio(decoded, dataset.axes, compressed.block, shift=0.5)
         if decoded_ratio is not None and original_ratio is not None:
-            seams = {"seam": round(decoded_ratio, 3), "seam_original": round(original_ratio, 3)}
+            seams = {
+                "seam": round(decoded_ratio, 3),
+                "seam_original": round(original_ratio, 3),
+                "seam_control": round(control, 3) if control is not None else "",
+            }
     return (
         row
         | seams

@@ -30,6 +30,7 @@ FIELDS = [
     "region_native",
     "seam",
     "seam_original",
+    "seam_control",
     "peak_mb",
     "loaded_mb",
     "setting",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from benchmarks.__main__ import main
 from benchmarks.datasets import Dataset
@@ -86,3 +87,17 @@ def test_targets_compare_with_the_best_classical_codec_and_convert_times_to_rate
     assert at_100["decode Mvoxel/s (≥ 5)"] == "5"
     assert at_100["compress Mvoxel/s (≥ 0.2)"] == "0.1"
     assert at_300["rate-distortion"] == "missed (-1.00 dB, SSIM +0.100)"
+
+
+def test_seams_show_steps_at_tile_borders_and_the_control_does_not():
+    from benchmarks.seams import border_ratio
+
+    rng = np.random.default_rng(0)
+    smooth = rng.normal(100, 1, (64, 64))
+    stepped = smooth.copy()
+    stepped[:, 32:] += 20  # a seam at the border between two 32-wide tiles along x
+    assert border_ratio(smooth, "yx", (1, 64, 32)) == pytest.approx(1.0, abs=0.15)
+    assert border_ratio(stepped, "yx", (1, 64, 32)) > 5
+    assert border_ratio(smooth, "yx", (1, 64, 32), shift=0.5) == pytest.approx(1.0, abs=0.15)
+    assert border_ratio(stepped, "yx", (1, 64, 32), shift=0.5) < 1, "mid-tile lines miss it"
+    assert border_ratio(smooth, "yx", (1, 64, 64)) is None, "one tile has no border"
