@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from napari_sincs._napari.commands import COMPRESS_WIDGET, compress_active_layer
 from napari_sincs._napari.compress_widget import (
     LEVELS_KEY,
     CompressWidget,
+    decoded_name,
     saliency_labels,
     saliency_weights,
 )
@@ -22,7 +25,16 @@ LEARNED_LEVELS = get_method("learned").preview_levels
 
 @pytest.fixture
 def viewer_with_image(make_napari_viewer):
-    viewer = make_napari_viewer()
+    return _with_images(make_napari_viewer())
+
+
+@pytest.fixture
+def shown_viewer_with_image(make_napari_viewer):
+    """A viewer on screen: its layer list view takes part in napari's selection events."""
+    return _with_images(make_napari_viewer(show=True))
+
+
+def _with_images(viewer):
     viewer.add_image(load("nuclei2d_crop.tif"), name="nuclei", scale=(0.5, 0.5))
     viewer.add_image(load("cell_migration_crop.tif"), name="movie", axis_labels=("t", "y", "x"))
     viewer.layers.selection.active = viewer.layers["nuclei"]
@@ -46,8 +58,10 @@ def test_widget_defaults_to_the_active_layer_and_describes_it(viewer_with_image)
     assert widget.device.text().startswith(("CPU", "GPU"))
 
 
-def test_compress_in_the_background_then_open_the_result(viewer_with_image, qtbot, tmp_path):
-    widget = CompressWidget(viewer_with_image)
+def test_compress_in_the_background_then_open_the_result(shown_viewer_with_image, qtbot, tmp_path):
+    viewer_with_image = shown_viewer_with_image
+    compress_active_layer(viewer_with_image)
+    widget = viewer_with_image.window.dock_widgets[f"{COMPRESS_WIDGET} (napari-sincs)"]
     _fast(widget, tmp_path / "nuclei.sincs")
     steps = []
     widget.progressed.connect(
@@ -67,10 +81,24 @@ def test_compress_in_the_background_then_open_the_result(viewer_with_image, qtbo
     with sincs.open_sincs(tmp_path / "nuclei.sincs") as lazy:
         assert lazy.header.metadata.scale == {"y": 0.5, "x": 0.5}
     qtbot.waitUntil(lambda: widget.open_result.isEnabled() and widget.worker is None)
+    widget.axes.setText("yx")
     [opened] = widget.open_output()
-    assert opened.name.startswith("nuclei")
+    assert opened.name == "nuclei (decoded)"
     assert opened.metadata["sincs_path"] == str(tmp_path / "nuclei.sincs")
     assert len(viewer_with_image.layers) == 3
+    assert widget.layer() is viewer_with_image.layers["nuclei"], "the user's choice is kept"
+    assert widget.output.text() == str(tmp_path / "nuclei.sincs")
+    [again] = widget.open_output()
+    assert again.name == "nuclei (decoded 2)"
+    assert widget.layer_box.currentText() == "nuclei"
+
+    # A start that fails its checks clears the last run and shows the whole message.
+    widget.block.setText("abc")
+    assert widget.start_compression() is None
+    assert widget.progress.format() == "not started" and widget.progress.value() == 0
+    assert "block 'abc' is not sizes like 64,64 or 16,64,64 (or auto)." in widget.result.text()
+    assert "ratio" not in widget.result.text()
+    assert not widget.open_result.isEnabled() and widget.report is None
 
 
 def test_the_network_family_is_a_choice_with_its_own_training_default(viewer_with_image):
@@ -175,10 +203,93 @@ def test_bad_settings_become_notifications(viewer_with_image, tmp_path):
 def test_menu_command_opens_the_widget_on_the_active_layer(viewer_with_image):
     viewer_with_image.layers.selection.active = viewer_with_image.layers["movie"]
     compress_active_layer(viewer_with_image)
-    dock = viewer_with_image.window._dock_widgets[f"{COMPRESS_WIDGET} (napari-sincs)"]
-    widget = dock.widget()
+    widget = viewer_with_image.window.dock_widgets[f"{COMPRESS_WIDGET} (napari-sincs)"]
     assert isinstance(widget, CompressWidget)
     assert widget.layer_box.currentText() == "movie"
+
+
+def test_menu_command_refuses_a_labels_layer_instead_of_compressing_another(viewer_with_image):
+    from napari.utils.notifications import notification_manager
+
+    labels = viewer_with_image.add_labels(np.zeros((128, 128), np.uint8), name="cells")
+    viewer_with_image.layers.selection.active = labels
+    before = len(notification_manager.records)
+    compress_active_layer(viewer_with_image)
+    widget = viewer_with_image.window.dock_widgets[f"{COMPRESS_WIDGET} (napari-sincs)"]
+    assert widget.layer() is None and not widget.start.isEnabled()
+    assert widget.start_compression() is None
+    messages = [str(r.message) for r in notification_manager.records[before:]]
+    assert any("'cells' is a Labels layer" in m and "not supported" in m for m in messages)
+    assert "'cells' is a Labels layer" in widget.info.text()
+    viewer_with_image.add_points([[1, 1]], name="spots")
+    assert widget.layer() is None, "adding a layer does not pick one behind the user's back"
+    widget.select_layer(viewer_with_image.layers["movie"])
+    assert widget.layer() is viewer_with_image.layers["movie"] and widget.start.isEnabled()
+
+
+def test_decoded_channels_are_named_apart_from_the_channels_themselves(
+    make_napari_viewer, sincs_files
+):
+    viewer = make_napari_viewer()
+    originals = viewer.open(str(sincs_files["channels"]), plugin="napari-sincs")
+    widget = CompressWidget(viewer)
+    chosen = widget.layer()
+    widget.report = SimpleNamespace(path=str(sincs_files["channels"]))
+    opened = widget.open_output()
+    base = originals[0].name.rsplit(" [", 1)[0]
+    assert [layer.name for layer in opened] == [
+        layer.name.replace(base, f"{base} (decoded)", 1) for layer in originals
+    ]
+    assert all(" [1]" not in layer.name for layer in opened)
+    assert widget.layer() is chosen
+    assert decoded_name("a", ["a (decoded) [DNA]"]) == "a (decoded 2)"
+
+
+def test_edited_axes_and_output_survive_changes_of_the_layer_list(viewer_with_image, tmp_path):
+    widget = CompressWidget(viewer_with_image)
+    widget.axes.setText("xy")
+    widget.output.setText(str(tmp_path / "mine.sincs"))
+    widget.preview_saliency()
+    viewer_with_image.add_image(np.zeros((8, 8)), name="other")
+    assert widget.layer_box.currentText() == "nuclei"
+    assert widget.axes.text() == "xy" and widget.output.text() == str(tmp_path / "mine.sincs")
+    viewer_with_image.layers.selection.active = viewer_with_image.layers["movie"]
+    assert widget.axes.text() == "tyx", "a layer the user chooses is described afresh"
+    assert widget.output.text() == str(tmp_path / "mine.sincs"), "a typed output is kept"
+
+
+def test_the_otsu_value_in_use_is_shown_beside_the_checkbox(viewer_with_image, qtbot):
+    from napari_sincs.codec.intensity import intensity_range
+    from napari_sincs.codec.saliency.threshold import channel_thresholds
+
+    widget = CompressWidget(viewer_with_image)
+    image = viewer_with_image.layers["nuclei"].data
+    array5d = image[None, None, None]
+    [expected] = channel_thresholds(array5d, *intensity_range(array5d), None)
+    qtbot.waitUntil(lambda: widget.otsu_value.text() == f"= {expected:.3f}", timeout=10_000)
+    widget.otsu.setChecked(False)
+    assert widget.otsu_value.isHidden()
+    with qtbot.waitSignal(widget.otsu_ready, timeout=10_000):
+        widget.otsu.setChecked(True)
+    assert widget.otsu_value.text() == f"= {expected:.3f}"
+
+
+def test_every_setting_explains_itself(viewer_with_image):
+    widget = CompressWidget(viewer_with_image)
+    for field in (
+        widget.saliency,
+        widget.threshold,
+        widget.otsu,
+        widget.floor,
+        widget.time_groups,
+        widget.preview_button,
+        widget.overwrite,
+        widget.ratio,
+        widget.psnr,
+        widget.max_error,
+    ):
+        assert len(field.toolTip()) > 20, field
+    assert widget.ratio.toolTip().endswith("."), "the ratio tooltip is a whole sentence"
 
 
 def test_lossless_from_the_widget(viewer_with_image, qtbot, tmp_path):

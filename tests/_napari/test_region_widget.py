@@ -7,7 +7,7 @@ import tifffile
 
 import napari_sincs as sincs
 from napari_sincs._napari.cache import shared_cache
-from napari_sincs._napari.region_widget import TO_TIFF, RegionWidget
+from napari_sincs._napari.region_widget import TO_TIFF, RegionWidget, lazy_of
 
 
 def test_visible_region_of_the_current_plane_becomes_a_layer(
@@ -59,3 +59,77 @@ def test_tile_cache_size_is_set_from_the_widget(make_napari_viewer):
         assert cache.max_bytes == 3 << 20
     finally:
         cache.max_bytes = before
+
+
+def test_tiff_path_defaults_beside_the_file_and_nothing_is_overwritten_silently(
+    make_napari_viewer, sincs_files, qtbot
+):
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(sincs_files["3d"]), plugin="napari-sincs")
+    widget = RegionWidget(viewer)
+    widget.target.setCurrentText(TO_TIFF)
+    first = sincs_files["3d"].parent / f"{layer.name}_region.tif"
+    assert widget.path.text() == str(first)
+    with qtbot.waitSignal(widget.finished, timeout=30_000):
+        widget.decode()
+    assert first.is_file()
+    assert widget.path.text() == str(first.with_name(f"{layer.name}_region_2.tif"))
+    widget.path.setText(str(first))
+    before = len(notification_manager.records)
+    assert widget.decode() is None, "an existing file is refused before anything is decoded"
+    assert "already exists" in widget.status.text() and "overwrite" in widget.status.text()
+    widget.path.setText(str(first.with_name("region.png")))
+    assert widget.decode() is None
+    assert ".tif or .tiff" in widget.status.text()
+    messages = [str(r.message) for r in notification_manager.records[before:]]
+    assert len(messages) == 2
+    assert not first.with_name("region.png").exists()
+    widget.path.setText(str(first))
+    widget.overwrite.setChecked(True)
+    with qtbot.waitSignal(widget.finished, timeout=30_000) as blocker:
+        widget.decode()
+    assert blocker.args[0] == str(first)
+    first.unlink()
+
+
+def test_an_exported_channel_keeps_its_own_name(make_napari_viewer, sincs_files, qtbot, tmp_path):
+    from napari_sincs.io import read_image
+
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(sincs_files["channels"]), plugin="napari-sincs")
+    names = lazy_of(layers[0]).header.metadata.channel_names
+    assert len(names) == 3 and names[1]
+    widget = RegionWidget(viewer)
+    widget.layer_box.setCurrentText(layers[1].name)
+    widget.target.setCurrentText(TO_TIFF)
+    widget.path.setText(str(tmp_path / "channel1.tif"))
+    with qtbot.waitSignal(widget.finished, timeout=30_000):
+        widget.decode()
+    written = read_image(tmp_path / "channel1.tif")
+    assert written.metadata.channel_names == [names[1]]
+    expected = sincs.decode(sincs_files["channels"])[1:2]
+    np.testing.assert_array_equal(written.data.reshape(expected.shape), expected)
+
+
+def test_visible_region_while_zoomed_in_is_only_what_the_canvas_shows(
+    make_napari_viewer, mosaic, qtbot
+):
+    data, path = mosaic
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-sincs")
+    viewer.reset_view()
+    viewer.scene.camera.zoom *= 3
+    widget = RegionWidget(viewer)
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.decode()
+    added = blocker.args[0]
+    zoom = viewer.scene.camera.zoom
+    height, width = np.asarray(viewer.canvas.viewbox_size(viewer.layers)) / zoom
+    assert abs(added.data.shape[0] - height) <= 2 and abs(added.data.shape[1] - width) <= 2
+    assert added.data.shape[0] < data.shape[0] / 2, "not the whole plane"
+    (y0, x0), (h, w) = (int(v) for v in added.translate), added.data.shape
+    assert abs(y0 + h / 2 - 512) <= 2 and abs(x0 + w / 2 - 512) <= 2, "centred where the view is"
+    region = (slice(y0, y0 + h), slice(x0, x0 + w))
+    np.testing.assert_array_equal(added.data, sincs.decode(path)[region])

@@ -13,11 +13,12 @@ REGION_WIDGET = "Decode region"
 
 
 def compress_active_layer(viewer: napari.Viewer) -> None:
-    """Open the Compress dock widget on the active layer."""
+    """Open the Compress dock widget on the active layer; an active layer that is not an image
+    is refused there, rather than another layer being compressed in its place."""
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, COMPRESS_WIDGET)
     active = viewer.layers.selection.active
-    if active is not None:
-        widget.select_layer(active)
+    if active is not None and not widget.select_layer(active):
+        widget.refuse_layer(active)
 
 
 def decode_visible_region(viewer: napari.Viewer) -> None:

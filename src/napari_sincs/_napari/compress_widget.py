@@ -5,6 +5,12 @@ across threads) and Cancel sets the codec's CancelToken, which leaves no file be
 saliency preview is a Labels layer "<name> saliency": for the threshold map 1 = salient; for the
 learned map, labels 1-4 are four levels of weight (4 = fully salient, 0 = only the floor). Paint
 or erase it, and the edited map is what compression uses.
+
+The Layer box is the user's choice: it follows the layer they make active, but not a layer being
+added (napari makes every new layer active, and a decoded result must never take the place of
+its original). Axes and Output follow the chosen layer until the user edits them. The result
+opened beside the original is named "<name> (decoded)": a bracket after a name already means a
+channel of a .sincs file.
 """
 
 from __future__ import annotations
@@ -39,8 +45,13 @@ from ..codec import saliency as saliency_methods
 from ..codec.config import CompressionConfig, parse_block
 from ..codec.device import describe_device
 from ..codec.errors import CompressionCancelled, SincsError
+from ..codec.intensity import intensity_range
 from ..codec.layout import ArrayLayout
+from ..codec.saliency.threshold import channel_thresholds
+from ..lazy import open_sincs
 from ..progress import FIT, RESIDUAL, CancelToken, ProgressEvent
+from .cache import shared_cache
+from .file_layers import file_stem, layers_for
 from .layers import axes_for, physical_metadata
 from .notify import notify_error
 
@@ -53,6 +64,7 @@ SALIENCY_SUFFIX = " saliency"
 LEVELS_KEY = "sincs_saliency_levels"
 QUALITY_MODES = ("ratio", "PSNR", "max error", "lossless")
 PROGRESS_INTERVAL = 0.05
+DECODED = "decoded"
 
 
 def _size(nbytes: float) -> str:
@@ -79,6 +91,7 @@ class CompressWidget(QWidget):
 
     progressed = Signal(object)
     finished = Signal(object)
+    otsu_ready = Signal(object)
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
@@ -87,6 +100,12 @@ class CompressWidget(QWidget):
         self.cancel_token: CancelToken | None = None
         self.report: CompressionReport | None = None
         self._last_emit = 0.0
+        self._described: Any = None
+        self._default_output = ""
+        self._inserted: Any = None
+        self._refused = False
+        self._otsu_key: tuple[int, str] | None = None
+        self._otsu_worker: Any = None
         self._make_target_controls()
         self._make_saliency_controls()
         self._make_run_controls()
@@ -107,32 +126,59 @@ class CompressWidget(QWidget):
         self.ratio = QDoubleSpinBox(minimum=2, maximum=100000, value=100, decimals=1)
         self.ratio.setSuffix(" ×")
         self.ratio.setToolTip(
-            "Target ratio; with PSNR the first guess, with max error the networks'"
+            "How many times smaller than the raw data the file must be. With a PSNR target it "
+            "is only the first guess; with max error or lossless it sizes the networks, and the "
+            "exact residual that enforces the bound comes on top."
         )
         self.psnr = QDoubleSpinBox(minimum=5, maximum=150, value=40, decimals=1)
         self.psnr.setSuffix(" dB")
+        self.psnr.setToolTip("The smallest file whose PSNR against the layer reaches this")
         self.max_error = QDoubleSpinBox(minimum=0, maximum=1e9, value=1, decimals=3)
         self.max_error.setToolTip("Every voxel within this of the original (intensity units)")
         self.time_groups = QSpinBox(minimum=0, maximum=1000, value=0)
         self.time_groups.setSpecialValueText("auto")
+        self.time_groups.setToolTip(
+            "Interlaced time groups: with N, group g holds frames g, g+N, g+2N… and each group "
+            "gets its own networks. auto: the network family's default; ignored without a t axis."
+        )
         self.block = QLineEdit("auto")
         self.block.setToolTip("Spatial block: y,x or z,y,x in pixels, or auto")
 
     def _make_saliency_controls(self) -> None:
         self.saliency = QComboBox()
         self.saliency.addItems(list(saliency_methods.choices()))
-        self.saliency.setToolTip(saliency_methods.help_text())
+        self.saliency.setToolTip(
+            "Where training samples concentrate, so that structures are learned before "
+            f"background: {saliency_methods.help_text()}"
+        )
         self.otsu = QCheckBox("Otsu")
         self.otsu.setChecked(True)
+        self.otsu.setToolTip(
+            "Use Otsu's threshold of each channel, as compression computes it (shown beside)"
+        )
+        self.otsu_value = QLabel()
+        self.otsu_value.setToolTip("Otsu's threshold in use, normalised, one per channel")
         self.threshold = QDoubleSpinBox(
             minimum=0, maximum=1, value=0.2, decimals=3, singleStep=0.01
         )
         self.threshold.setEnabled(False)
+        self.threshold.setToolTip(
+            "Voxels above this normalised intensity are salient (0 = the layer's minimum, "
+            "1 = its maximum); untick Otsu to set it"
+        )
         self.floor = QDoubleSpinBox(
             minimum=0.01, maximum=1, value=CompressionConfig().saliency_floor
         )
         self.floor.setSingleStep(0.05)
+        self.floor.setToolTip(
+            "Sampling weight of voxels that are not salient (1 = salient): above 0 so that "
+            "background is still learned"
+        )
         self.preview_button = QPushButton("Preview saliency")
+        self.preview_button.setToolTip(
+            f"Show the map as a Labels layer '<layer>{SALIENCY_SUFFIX}'; paint or erase it, and "
+            "compression uses the edited map"
+        )
 
     def _make_run_controls(self) -> None:
         """Networks, output, device, and the buttons and displays of a run."""
@@ -154,6 +200,7 @@ class CompressWidget(QWidget):
         self.output = QLineEdit()
         self.browse = QPushButton("…")
         self.overwrite = QCheckBox("overwrite")
+        self.overwrite.setToolTip("Replace the output file if it exists (else Start refuses)")
         self.device = QLabel(describe_device())
         self.start = QPushButton("Start")
         self.cancel = QPushButton("Cancel")
@@ -181,7 +228,7 @@ class CompressWidget(QWidget):
             ("Time groups", self.time_groups),
             ("Block", self.block),
             ("Saliency", self.saliency),
-            ("Threshold", _row(self.threshold, self.otsu)),
+            ("Threshold", _row(self.threshold, self.otsu, self.otsu_value)),
             ("Floor", self.floor),
             ("", self.preview_button),
             ("Preset", self.preset),
@@ -202,9 +249,12 @@ class CompressWidget(QWidget):
 
     def _connect(self) -> None:
         self.layer_box.currentIndexChanged.connect(self._layer_changed)
+        self.layer_box.activated.connect(self._layer_picked)
         self.mode.currentTextChanged.connect(self._mode_changed)
         self._mode_changed()
         self.otsu.toggled.connect(lambda on: self.threshold.setEnabled(not on))
+        self.otsu.toggled.connect(self._show_otsu)
+        self.axes.editingFinished.connect(self._show_otsu)
         self.otsu.toggled.connect(self._refresh_preview)
         self.threshold.valueChanged.connect(self._refresh_preview)
         self.floor.valueChanged.connect(self._refresh_preview)
@@ -217,7 +267,8 @@ class CompressWidget(QWidget):
         self.open_result.clicked.connect(self.open_output)
         self.progressed.connect(self._show_progress)
         events = self.viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered):
+        events.inserted.connect(self._layer_inserted)
+        for event in (events.removed, events.reordered):
             event.connect(self._refresh_layers)
         self.viewer.layers.selection.events.active.connect(self._follow_active)
 
@@ -238,19 +289,48 @@ class CompressWidget(QWidget):
         wanted = current if current in names else getattr(active, "name", None)
         if wanted in names:
             self.layer_box.setCurrentIndex(names.index(wanted))
+        elif self._refused:
+            self.layer_box.setCurrentIndex(-1)
         self.layer_box.blockSignals(False)
         self._layer_changed()
 
-    def _follow_active(self, event: Any = None) -> None:
-        active = self.viewer.layers.selection.active
-        if active is not None:
+    def _layer_inserted(self, event: Any) -> None:
+        """Remember the new layer, so that napari making it active does not change the box."""
+        self._inserted = event.value
+        self._refresh_layers()
+
+    def _follow_active(self, event: Any) -> None:
+        """Follow the layer the user makes active; the newest layer stays ignored until another
+        one is made active (napari's insertion makes it active, through None, more than once).
+        The event's value, not `selection.active`: the layer list's view may have moved on."""
+        active = event.value
+        if active is not None and active is not self._inserted:
+            self._inserted = None
             self.select_layer(active)
 
-    def select_layer(self, layer: Any) -> None:
-        """Make `layer` the one to compress (if it is an image layer)."""
+    def select_layer(self, layer: Any) -> bool:
+        """Make `layer` the one to compress; False (and no change) if it is not an image layer."""
         index = self.layer_box.findText(layer.name)
         if index >= 0:
+            self._refused = False
             self.layer_box.setCurrentIndex(index)
+        return index >= 0
+
+    def _layer_picked(self, index: int) -> None:
+        self._refused = False
+
+    def refuse_layer(self, layer: Any) -> None:
+        """Say that `layer` cannot be compressed, and leave no layer chosen, so that Start cannot
+        compress another layer in its place."""
+        message = (
+            f"{layer.name!r} is a {type(layer).__name__} layer; only image layers can be "
+            "compressed to .sincs (labels, points and shapes are not supported). Choose an "
+            "image layer in the Layer box."
+        )
+        self._refused = True
+        self.layer_box.setCurrentIndex(-1)
+        self.info.setText(message)
+        notify_error(message)
 
     def layer(self) -> Any:
         name = self.layer_box.currentText()
@@ -260,12 +340,22 @@ class CompressWidget(QWidget):
         return layer.data[0] if layer.multiscale else layer.data
 
     def _layer_changed(self, index: int = 0) -> None:
+        """Describe a newly chosen layer; the same layer keeps the axes and output shown, since
+        the user may have edited them (this runs on every change of the layer list)."""
         layer = self.layer()
         self.start.setEnabled(layer is not None and self.worker is None)
         self.preview_button.setEnabled(layer is not None)
         if layer is None:
-            self.info.setText("No image layer: open an image first.")
+            self._described = None
+            self.info.setText(
+                "Choose an image layer to compress."
+                if self._image_layers()
+                else "No image layer: open an image first."
+            )
             return
+        if layer is self._described:
+            return
+        self._described = layer
         data = self._data(layer)
         axes = axes_for(data.ndim, layer.axis_labels, layer.rgb)
         self.axes.setText(axes)
@@ -273,9 +363,10 @@ class CompressWidget(QWidget):
         shape = " × ".join(map(str, data.shape))
         nbytes = math.prod(data.shape) * dtype.itemsize
         self.info.setText(f"{shape} ({axes}) · {dtype} · {_size(nbytes)}")
-        source = getattr(getattr(layer, "source", None), "path", None)
-        folder = Path(source).parent if source else Path.home()
-        self.output.setText(str(folder / f"{_safe(layer.name)}.sincs"))
+        if self.output.text() in ("", self._default_output):
+            self._default_output = str(_folder_of(layer) / f"{file_stem(layer.name)}.sincs")
+            self.output.setText(self._default_output)
+        self._show_otsu()
 
     def _choose_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -367,6 +458,35 @@ class CompressWidget(QWidget):
             metadata={LEVELS_KEY: levels},
         )
 
+    def _show_otsu(self, *args: Any) -> None:
+        """Show Otsu's thresholds of the chosen layer beside the checkbox, computed in a worker
+        (a full pass for the intensity range is too slow for the GUI thread on a big layer)."""
+        from napari.qt.threading import create_worker
+
+        layer = self.layer()
+        self.otsu_value.setVisible(self.otsu.isChecked())
+        if layer is None or not self.otsu.isChecked():
+            self.otsu_value.setText("")
+            return
+        key = (id(layer), self.axes.text().strip().lower())
+        self._otsu_key = key
+        self.otsu_value.setText("= …")
+        worker = create_worker(
+            _otsu_job, key, self._data(layer), _start_thread=False, _ignore_errors=True
+        )
+        # A bound method, not a lambda: Qt drops the connection if the widget is closed first.
+        worker.returned.connect(self._otsu_done)
+        self._otsu_worker = worker
+        worker.start()
+
+    def _otsu_done(self, result: tuple[tuple[int, str], list[float] | None]) -> None:
+        key, values = result
+        if key != self._otsu_key:
+            return
+        text = "" if values is None else "= " + ", ".join(f"{v:.3f}" for v in values)
+        self.otsu_value.setText(text)
+        self.otsu_ready.emit(values)
+
     def _refresh_preview(self, *args: Any) -> None:
         if not saliency_methods.get_method(self.saliency.currentText()).live_preview:
             return
@@ -383,6 +503,7 @@ class CompressWidget(QWidget):
         layer = self.layer()
         if layer is None or self.worker is not None:
             return None
+        self._clear_status()
         try:
             config = self.config()
             data = np.asarray(self._data(layer))
@@ -396,6 +517,8 @@ class CompressWidget(QWidget):
                 if layer.rgb:
                     edited = np.broadcast_to(np.expand_dims(edited, axes.index("c")), data.shape)
         except SincsError as exc:
+            self.progress.setFormat("not started")
+            self.result.setText(f"Not started: {exc}")
             notify_error(str(exc))
             return None
         self.cancel_token = CancelToken()
@@ -419,14 +542,20 @@ class CompressWidget(QWidget):
         self.worker.finished.connect(self._worker_finished)
         self.start.setEnabled(False)
         self.cancel.setEnabled(True)
-        self.open_result.setEnabled(False)
         self.result.setText(
             "Compressing with the edited saliency layer…" if edited is not None else "Compressing…"
         )
-        self.progress.setValue(0)
         self.progress.setFormat("starting")
         self.worker.start()
         return self.worker
+
+    def _clear_status(self) -> None:
+        """Forget the last run, so that nothing shown can be taken for this run's outcome."""
+        self.report = None
+        self.open_result.setEnabled(False)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.result.setText("")
 
     def cancel_compression(self) -> None:
         if self.cancel_token is not None:
@@ -490,14 +619,59 @@ class CompressWidget(QWidget):
         self.start.setEnabled(self.layer() is not None)
 
     def open_output(self) -> list[Any]:
-        """Open the compressed file as lazy layer(s) beside the original."""
+        """Open the compressed file as lazy layer(s) "<name> (decoded)" beside the original."""
         if self.report is None:
             return []
-        return self.viewer.open(self.report.path, plugin="napari-sincs")
+        path = Path(self.report.path)
+        try:
+            lazy = open_sincs(path, cache_bytes=0)
+        except SincsError as exc:
+            notify_error(f"Cannot open {path.name}: {exc}")
+            return []
+        base = decoded_name(
+            lazy.header.metadata.name or path.stem, [layer.name for layer in self.viewer.layers]
+        )
+        return [
+            self.viewer.add_image(data, **kwargs)
+            for data, kwargs, _ in layers_for(lazy, shared_cache(), name=base)
+        ]
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "image"
+def otsu_thresholds(data: Any, axes: str) -> list[float]:
+    """Otsu's normalised threshold per channel, exactly as the threshold saliency computes it
+    (raises SincsError when the axes do not fit the data)."""
+    array5d = ArrayLayout(axes, tuple(data.shape)).to_canonical(np.asarray(data))
+    lo, hi = intensity_range(array5d)
+    return channel_thresholds(array5d, lo, hi, None)
+
+
+def _otsu_job(key: tuple[int, str], data: Any) -> tuple[tuple[int, str], list[float] | None]:
+    """Otsu's thresholds tagged with what they were asked for (None where the axes are wrong:
+    Start reports that)."""
+    try:
+        return key, otsu_thresholds(data, key[1])
+    except SincsError:
+        return key, None
+
+
+def decoded_name(name: str, taken: list[str]) -> str:
+    """ "<name> (decoded)", or "(decoded 2)" and so on when that is taken (by a layer or, with
+    " [channel]" after it, by a channel layer), so napari never appends its own " [1]"."""
+    used = set(taken)
+    count = 1
+    while True:
+        candidate = f"{name} ({DECODED})" if count == 1 else f"{name} ({DECODED} {count})"
+        if candidate not in used and not any(n.startswith(f"{candidate} [") for n in used):
+            return candidate
+        count += 1
+
+
+def _folder_of(layer: Any) -> Path:
+    """Where a layer's data came from (its file, or the .sincs file behind a decoded layer)."""
+    source = getattr(getattr(layer, "source", None), "path", None) or layer.metadata.get(
+        "sincs_path"
+    )
+    return Path(source).parent if source else Path.home()
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

@@ -106,12 +106,15 @@ def read_sincs(path: PathLike | list[PathLike]) -> list[LayerData]:
     return layers or [(None,)]
 
 
-def layers_for(lazy: SincsArray, cache: TileCache | None = None) -> list[LayerData]:
-    """Image layer data (one per channel) for an opened file."""
+def layers_for(
+    lazy: SincsArray, cache: TileCache | None = None, name: str | None = None
+) -> list[LayerData]:
+    """Image layer data (one per channel) for an opened file, named `name` (default: the name
+    in the file, else its stem); a channel layer is named "<name> [<channel name>]"."""
     lazy.cache = cache
     header = lazy.header
     meta = header.metadata
-    name = meta.name or lazy.decoder.source.path.stem
+    name = name or meta.name or lazy.decoder.source.path.stem
     channels = lazy.layout.extent("c") if "c" in lazy.axes else 0
     views = [lazy.channel_view(c) for c in range(channels)] if channels else [lazy]
     layers = []
@@ -138,6 +141,11 @@ def layers_for(lazy: SincsArray, cache: TileCache | None = None) -> list[LayerDa
         }
         layers.append((levels if len(levels) > 1 else levels[0], kwargs, "image"))
     return layers
+
+
+def file_stem(name: str) -> str:
+    """A layer name as a file name stem that every file system takes."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "image"
 
 
 def _channel_name(names: list[str], channel: int) -> str:

@@ -1,10 +1,17 @@
 """Dock widget "Decode region": decode only the visible field of view, or a drawn rectangle, of a
 lazily opened .sincs layer, into a new in-memory layer or an OME-TIFF file. It also sets the size
 of the tile cache shared by every .sincs layer.
+
+The visible field of view comes from the camera (centre, zoom, canvas size), not from the
+corners napari records at its last draw, which lag behind a zoom until the canvas repaints. The
+TIFF path defaults to an unused name beside the .sincs file; an existing file is overwritten
+only when "overwrite" is ticked, and anything but .tif/.tiff is refused, since the file written
+is always OME-TIFF.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,11 +30,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..codec.errors import SincsError
+from ..codec.errors import OutputError, SincsError
+from ..codec.format.header import ImageMetadata
 from ..io import write_tiff
 from ..lazy import SincsArray
 from .cache import set_cache_size, shared_cache
-from .file_layers import ViewerArray
+from .file_layers import ViewerArray, file_stem
 from .notify import notify_error
 
 if TYPE_CHECKING:
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 VISIBLE = "visible field of view"
 TO_LAYER = "new layer"
 TO_TIFF = "OME-TIFF file"
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def lazy_of(layer: Any) -> SincsArray | None:
@@ -46,22 +55,40 @@ def lazy_of(layer: Any) -> SincsArray | None:
     return data.lazy if isinstance(data, ViewerArray) else None
 
 
+def _view_box(layer: Any, viewer: napari.Viewer) -> np.ndarray | None:
+    """(2, ndim) full-resolution data coordinates bounding what the 2D canvas shows of `layer`,
+    from the camera; None in 3D, where everything displayed may be in view."""
+    if viewer.dims.ndisplay != 2:
+        return None
+    displayed = list(viewer.dims.displayed)
+    camera = getattr(viewer, "scene", viewer).camera  # viewer.camera before napari 0.9
+    half = np.asarray(viewer.canvas.viewbox_size(viewer.layers), dtype=float) / (2 * camera.zoom)
+    centre = np.asarray(camera.center, dtype=float)[-2:]
+    corners = []
+    for signs in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+        world = np.asarray(viewer.dims.point, dtype=float)
+        world[displayed] = centre + np.asarray(signs) * half
+        corners.append(layer.world_to_data(world[-layer.ndim :]))
+    corners = np.asarray(corners, dtype=float)
+    return np.stack([corners.min(axis=0), corners.max(axis=0)])
+
+
 def visible_region(layer: Any, viewer: napari.Viewer, all_planes: bool) -> tuple[slice, ...]:
     """Full-resolution index ranges of what `layer` shows now (current plane unless all_planes)."""
     lazy = lazy_of(layer)
     shape = lazy.shape
-    corners = np.asarray(layer.corner_pixels, dtype=float)
-    factors = np.asarray(layer.downsample_factors[layer.data_level]) if layer.multiscale else None
+    box = _view_box(layer, viewer)
     point = np.asarray(layer.world_to_data(viewer.dims.point), dtype=float)
     displayed = set(viewer.dims.displayed)
     offset = viewer.dims.ndim - layer.ndim
     region = []
     for axis, size in enumerate(shape):
         if axis + offset in displayed:
-            lo, hi = corners[0, axis], corners[1, axis] + 1
-            if factors is not None:
-                lo, hi = lo * factors[axis], hi * factors[axis]
-            region.append(slice(int(max(0, lo)), int(min(size, np.ceil(hi)))))
+            # Pixel k covers data coordinates [k - 0.5, k + 0.5].
+            lo, hi = (0.0, size - 1.0) if box is None else (box[0, axis], box[1, axis])
+            start = int(np.clip(np.floor(lo + 0.5), 0, size - 1))
+            stop = int(np.clip(np.ceil(hi + 0.5), 1, size))
+            region.append(slice(start, max(start + 1, stop)))
         elif all_planes:
             region.append(slice(0, size))
         else:
@@ -106,7 +133,11 @@ class RegionWidget(QWidget):
         self.all_planes = QCheckBox("all planes of the axes not on screen (t, z)")
         self.target = QComboBox()
         self.target.addItems([TO_LAYER, TO_TIFF])
-        self.path = QLineEdit(str(Path.home() / "region.tif"))
+        self.path = QLineEdit()
+        self.path.setToolTip("OME-TIFF file to write (.tif or .tiff); default: beside the .sincs")
+        self.overwrite = QCheckBox("overwrite")
+        self.overwrite.setToolTip("Replace the TIFF file if it exists (else decoding refuses)")
+        self._default_path = ""
         self.decode_button = QPushButton("Decode region")
         self.cache_mb = QSpinBox(minimum=0, maximum=1_000_000, value=shared_cache().max_bytes >> 20)
         self.cache_mb.setSuffix(" MB")
@@ -119,6 +150,7 @@ class RegionWidget(QWidget):
         form.addRow("", self.all_planes)
         form.addRow("Into", self.target)
         form.addRow("TIFF path", self.path)
+        form.addRow("", self.overwrite)
         form.addRow("Tile cache", self.cache_mb)
         outer = QVBoxLayout(self)
         outer.addLayout(form)
@@ -126,6 +158,7 @@ class RegionWidget(QWidget):
         outer.addWidget(self.status)
         outer.addStretch()
         self.decode_button.clicked.connect(self.decode)
+        self.layer_box.currentTextChanged.connect(self._suggest_path)
         self.cache_mb.valueChanged.connect(set_cache_size)
         events = self.viewer.layers.events
         for event in (events.inserted, events.removed, events.reordered):
@@ -153,6 +186,33 @@ class RegionWidget(QWidget):
         self.decode_button.setEnabled(bool(sincs))
         if not sincs:
             self.status.setText("Open a .sincs file first (drag it onto the viewer).")
+        self._suggest_path()
+
+    def _suggest_path(self, *args: Any) -> None:
+        """An unused "<layer>_region.tif" beside the layer's .sincs file, unless the user typed a
+        path of their own."""
+        name = self.layer_box.currentText()
+        layer = next((layer for layer in self.viewer.layers if layer.name == name), None)
+        if self.path.text() not in ("", self._default_path) or layer is None:
+            return
+        folder = lazy_of(layer).decoder.source.path.parent
+        self._default_path = str(unused_path(folder, f"{file_stem(name)}_region", ".tif"))
+        self.path.setText(self._default_path)
+
+    def _tiff_target(self) -> Path:
+        """The TIFF path, checked before anything is decoded (raises OutputError)."""
+        target = Path(self.path.text()).expanduser()
+        if target.suffix.lower() not in TIFF_SUFFIXES:
+            raise OutputError(
+                f"{target.name!r} does not end in .tif or .tiff; the region is written as "
+                "OME-TIFF. Rename it, or decode into a new layer and save that with napari's "
+                "File > Save Selected Layers for other formats."
+            )
+        if target.exists() and not self.overwrite.isChecked():
+            raise OutputError(f"{target} already exists; choose another name or tick 'overwrite'.")
+        if not target.parent.is_dir():
+            raise OutputError(f"the folder {target.parent} does not exist; create it first.")
+        return target
 
     def region(self) -> tuple[Any, tuple[slice, ...]]:
         layer = self.viewer.layers[self.layer_box.currentText()]
@@ -168,7 +228,9 @@ class RegionWidget(QWidget):
 
         try:
             layer, region = self.region()
-        except (ValueError, KeyError) as exc:
+            target = self._tiff_target() if self.target.currentText() == TO_TIFF else None
+        except (ValueError, KeyError, OutputError) as exc:
+            self.status.setText(f"Not decoded: {exc}")
             notify_error(str(exc))
             return None
         lazy = lazy_of(layer)
@@ -178,7 +240,7 @@ class RegionWidget(QWidget):
         self.worker = create_worker(
             lazy.__getitem__, region, _start_thread=False, _ignore_errors=True
         )
-        self.worker.returned.connect(lambda data: self._deliver(layer, lazy, region, data))
+        self.worker.returned.connect(lambda data: self._deliver(layer, lazy, region, data, target))
         self.worker.errored.connect(self._failed)
         self.decode_button.setEnabled(False)
         self.worker.finished.connect(lambda: self.decode_button.setEnabled(True))
@@ -186,17 +248,25 @@ class RegionWidget(QWidget):
         return self.worker
 
     def _deliver(
-        self, layer: Any, lazy: SincsArray, region: tuple[slice, ...], data: np.ndarray
+        self,
+        layer: Any,
+        lazy: SincsArray,
+        region: tuple[slice, ...],
+        data: np.ndarray,
+        target: Path | None,
     ) -> None:
-        if self.target.currentText() == TO_TIFF:
+        if target is not None:
+            data, axes, meta = tiff_contents(lazy, data)
             try:
-                meta = lazy.header.metadata
-                write_tiff(self.path.text(), data, lazy.axes, meta, overwrite=True)
+                write_tiff(target, data, axes, meta, overwrite=self.overwrite.isChecked())
             except SincsError as exc:
                 self._failed(exc)
                 return
-            self.status.setText(f"Wrote {self.path.text()} ({'×'.join(map(str, data.shape))}).")
-            self.finished.emit(self.path.text())
+            self.status.setText(f"Wrote {target} ({'×'.join(map(str, data.shape))}).")
+            if self.path.text() == self._default_path:
+                self.path.clear()
+                self._suggest_path()
+            self.finished.emit(str(target))
             return
         start = np.array([s.start for s in region], dtype=float)
         added = self.viewer.add_image(
@@ -217,3 +287,25 @@ class RegionWidget(QWidget):
         self.status.setText(f"Failed: {exc}")
         notify_error(str(exc) if isinstance(exc, SincsError) else f"Decoding failed: {exc}")
         self.finished.emit(exc)
+
+
+def tiff_contents(lazy: SincsArray, data: np.ndarray) -> tuple[np.ndarray, str, ImageMetadata]:
+    """What a TIFF of a decoded region holds: for one channel of a multi-channel file, a c axis
+    of size 1 where the file has it, and that channel's own name (not channel 0's)."""
+    meta = lazy.header.metadata
+    if lazy.channel is None:
+        return data, lazy.axes, meta
+    axes = lazy.layout.axes
+    names = meta.channel_names
+    own = [names[lazy.channel]] if lazy.channel < len(names) else []
+    channel = dataclasses.replace(meta, channel_names=own)
+    return np.expand_dims(data, axes.index("c")), axes, channel
+
+
+def unused_path(folder: Path, stem: str, suffix: str) -> Path:
+    """folder/stem.suffix, or stem_2, stem_3... when taken."""
+    candidate, count = folder / f"{stem}{suffix}", 1
+    while candidate.exists():
+        count += 1
+        candidate = folder / f"{stem}_{count}{suffix}"
+    return candidate
