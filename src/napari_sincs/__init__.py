@@ -37,6 +37,7 @@ _WHERE = {
     "ProgressEvent": "progress",
     "SincsArray": "lazy",
     "open_sincs": "lazy",
+    "write_ome_zarr": "ome_zarr_out",
 }
 
 __all__ = ["__version__", *sorted(_WHERE)]

@@ -179,6 +179,8 @@ def _compress(args: argparse.Namespace) -> int:
 
 def _decompress(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.input).with_suffix(".tif")
+    if output.suffix.lower() == ".zarr":
+        return _decompress_ome_zarr(args, output)
     with open_sincs(args.input, cache_bytes=0) as lazy:
         _check_level(args.level, (lazy.layout.extent("y"), lazy.layout.extent("x")))
         view = lazy.at_level(args.level)
@@ -191,6 +193,23 @@ def _decompress(args: argparse.Namespace) -> int:
             metadata = type(metadata)(metadata.name, scaled, metadata.units, metadata.channel_names)
         write_tiff(output, data, lazy.axes, metadata, overwrite=args.force)
     print(f"wrote {output} ({'x'.join(map(str, data.shape))} {data.dtype}, axes {lazy.axes})")
+    return 0
+
+
+def _decompress_ome_zarr(args: argparse.Namespace, output: Path) -> int:
+    """The whole image, every pyramid level, as an OME-Zarr store."""
+    from .ome_zarr_out import write_ome_zarr
+
+    if args.roi or args.level:
+        raise InvalidInputError(
+            "an OME-Zarr output holds the whole image at every pyramid level, so --roi and "
+            "--level do not apply; drop them, or write a .tif to get one region or level."
+        )
+    with open_sincs(args.input, cache_bytes=0) as lazy:
+        write_ome_zarr(lazy, output, overwrite=args.force)
+        shape = "x".join(map(str, lazy.shape))
+        levels = len(lazy.levels)
+    print(f"wrote {output} ({shape} {lazy.dtype}, axes {lazy.axes}, {levels} levels, OME-Zarr)")
     return 0
 
 
@@ -333,9 +352,16 @@ def _add_compress(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_decompress(commands: argparse._SubParsersAction) -> None:
-    d = commands.add_parser("decompress", help="decode a .sincs file (or a region) to OME-TIFF")
+    d = commands.add_parser(
+        "decompress", help="decode a .sincs file (or a region) to OME-TIFF or OME-Zarr"
+    )
     d.add_argument("input", help=".sincs file")
-    d.add_argument("-o", "--output", help="output TIFF (default: input name with .tif)")
+    d.add_argument(
+        "-o",
+        "--output",
+        help="output .tif, or .zarr (e.g. out.ome.zarr) for an OME-Zarr of every pyramid level "
+        "(default: input name with .tif)",
+    )
     d.add_argument("--roi", help="region, e.g. 10:20,0:256,0:256 (last axes of the file)")
     d.add_argument("--level", type=int, default=0, help="pyramid level: y, x divided by 2**L")
     d.add_argument("--force", action="store_true", help="overwrite an existing output")
