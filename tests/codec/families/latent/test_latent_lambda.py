@@ -42,5 +42,7 @@ def test_saturation_needs_a_lower_lambda_that_buys_nothing():
     assert _saturated(lowered, low)
     raised = [(0.0, math.log(800.0), None), (1.0, math.log(700.0), None)]
     assert not _saturated(raised, low), "raising lambda and shrinking is not saturation"
+    floored = [(-18.4, math.log(800.0), None), (-18.4, math.log(801.0), None)]
+    assert _saturated(floored, low), "lambda at its floor twice: nothing more to try"
     grew = [(0.0, math.log(800.0), None), (-1.0, math.log(900.0), None)]
     assert not _saturated(grew, low)

@@ -353,6 +353,9 @@ def _land(run: _Run, refine: int):
     log.info("latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam)
     if low <= run.size <= budget:
         return blobs, 1
+    if run.size < low and run.lam <= LAMBDA_MIN:
+        log.info("lambda is at its floor: the latents take no more bits; keeping the fit")
+        return blobs, 1
     state = run.trainer.state()
     aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
     refined: list[tuple[float, float, object]] = []
@@ -379,12 +382,12 @@ def _land(run: _Run, refine: int):
 
 
 def _saturated(tries: list[tuple[float, float, object]], low: float) -> bool:
-    """Whether the last try lowered lambda, stayed under the band, and grew the file by less
-    than 1%: the latents then take no more bits, and more tries would only cost time."""
+    """Whether the last try did not raise lambda, stayed under the band, and grew the file by
+    less than 1%: the latents then take no more bits, and more tries would only cost time."""
     if len(tries) < 2:
         return False
     (lam, size, _), (previous_lam, previous_size, _) = tries[-1], tries[-2]
-    return size < math.log(low) and lam < previous_lam and size <= previous_size + math.log(1.01)
+    return size < math.log(low) and lam <= previous_lam and size <= previous_size + math.log(1.01)
 
 
 def _next_lambda(tries: list[tuple[float, float, object]], aim: float) -> float:
