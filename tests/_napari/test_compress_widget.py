@@ -164,6 +164,38 @@ def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
     assert left < right
 
 
+def test_painted_edits_survive_the_floor_and_threshold_and_preview_asks_first(
+    viewer_with_image, monkeypatch
+):
+    from qtpy.QtWidgets import QMessageBox
+
+    widget = CompressWidget(viewer_with_image)
+    preview = widget.preview_saliency()
+    painted = np.zeros_like(preview.data)
+    painted[:, :40] = 1
+    preview.data = painted
+    widget.floor.setValue(0.35)
+    widget.otsu.setChecked(False)
+    widget.threshold.setValue(0.9)
+    np.testing.assert_array_equal(preview.data, painted)
+    assert "painted edits" in widget.result.text()
+    answers = []
+
+    def ask(*args, **kwargs):
+        answers.append(args[1])
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", ask)
+    widget.preview_button.click()
+    assert answers and np.array_equal(preview.data, painted), "No keeps the edits"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    widget.preview_button.click()
+    assert not np.array_equal(preview.data, painted), "Yes replaces them with a new map"
+    widget.threshold.setValue(0.5)
+    assert widget.saliency_layer(viewer_with_image.layers["nuclei"]) is preview
+    assert not widget._painted(viewer_with_image.layers["nuclei"]), "a fresh map follows again"
+
+
 @pytest.mark.slow
 def test_learned_preview_shows_four_levels_of_weight_that_map_back(viewer_with_image):
     widget = CompressWidget(viewer_with_image)

@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 SALIENCY_SUFFIX = " saliency"
 LEVELS_KEY = "sincs_saliency_levels"
+GENERATED_KEY = "sincs_saliency_generated"
 QUALITY_MODES = ("ratio", "PSNR", "max error", "lossless")
 PROGRESS_INTERVAL = 0.05
 DECODED = "decoded"
@@ -257,8 +259,7 @@ class CompressWidget(QWidget):
         self.axes.editingFinished.connect(self._show_otsu)
         self.otsu.toggled.connect(self._refresh_preview)
         self.threshold.valueChanged.connect(self._refresh_preview)
-        self.floor.valueChanged.connect(self._refresh_preview)
-        self.preview_button.clicked.connect(self.preview_saliency)
+        self.preview_button.clicked.connect(self._preview_clicked)
         self.family.currentTextChanged.connect(self._show_default_steps)
         self.preset.currentTextChanged.connect(self._show_default_steps)
         self.browse.clicked.connect(self._choose_output)
@@ -448,6 +449,7 @@ class CompressWidget(QWidget):
         if existing is not None:
             existing.data = labels
             existing.metadata[LEVELS_KEY] = levels
+            existing.metadata[GENERATED_KEY] = labels.copy()
             return existing
         return self.viewer.add_labels(
             labels,
@@ -455,8 +457,32 @@ class CompressWidget(QWidget):
             scale=layer.scale,
             translate=layer.translate,
             opacity=0.4,
-            metadata={LEVELS_KEY: levels},
+            metadata={LEVELS_KEY: levels, GENERATED_KEY: labels.copy()},
         )
+
+    def _painted(self, layer: Any) -> bool:
+        """Whether the user has painted on the saliency layer since it was generated."""
+        existing = self.saliency_layer(layer)
+        if existing is None:
+            return False
+        generated = existing.metadata.get(GENERATED_KEY)
+        return generated is None or not np.array_equal(np.asarray(existing.data), generated)
+
+    def _preview_clicked(self, *args: Any) -> None:
+        """Preview, after asking whether painted edits may be replaced by a new map."""
+        layer = self.layer()
+        if layer is not None and self._painted(layer):
+            answer = QMessageBox.question(
+                self,
+                "Replace the edited saliency map?",
+                f"'{layer.name}{SALIENCY_SUFFIX}' has painted edits. A new preview replaces "
+                "them with the map of the current settings.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.preview_saliency()
 
     def _show_otsu(self, *args: Any) -> None:
         """Show Otsu's thresholds of the chosen layer beside the checkbox, computed in a worker
@@ -488,11 +514,20 @@ class CompressWidget(QWidget):
         self.otsu_ready.emit(values)
 
     def _refresh_preview(self, *args: Any) -> None:
+        """Follow the threshold live, but never over painted edits (Preview asks first). The
+        floor needs no refresh: it applies to the map, edited or not, when compression starts."""
         if not saliency_methods.get_method(self.saliency.currentText()).live_preview:
             return
         layer = self.layer()
-        if layer is not None and self.saliency_layer(layer) is not None:
-            self.preview_saliency()
+        if layer is None or self.saliency_layer(layer) is None:
+            return
+        if self._painted(layer):
+            self.result.setText(
+                "The saliency layer has painted edits, so it does not follow the threshold; "
+                "press Preview saliency to replace it with the new map."
+            )
+            return
+        self.preview_saliency()
 
     # running ----------------------------------------------------------------------------
 
