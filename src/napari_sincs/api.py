@@ -119,7 +119,14 @@ def _metadata(
     scale: Mapping[str, float] | Sequence[float] | None,
     units: Mapping[str, str] | Sequence[str] | None,
     channel_names: Sequence[str] | None,
+    rgb: bool = False,
 ) -> ImageMetadata:
+    if rgb and not (layout.axes.endswith("c") and layout.extent("c") in (3, 4)):
+        raise InvalidInputError(
+            f"rgb=True needs the colours as the last axis, c, of 3 or 4 (got axes {layout.axes} "
+            f"and shape {layout.shape}); pass axes such as 'yxc', or leave rgb off."
+        )
+
     def per_axis(values: Any, what: str) -> dict:
         if values is None:
             return {}
@@ -151,6 +158,7 @@ def _metadata(
         scale=scales,
         units={k: str(v) for k, v in per_axis(units, "units").items()},
         channel_names=names,
+        rgb=rgb,
     )
 
 
@@ -185,6 +193,7 @@ def compress(
     scale: Mapping[str, float] | Sequence[float] | None = None,
     units: Mapping[str, str] | Sequence[str] | None = None,
     channel_names: Sequence[str] | None = None,
+    rgb: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     overwrite: bool = False,
@@ -200,7 +209,9 @@ def compress(
     `axes` names each dimension with t, c, z, y, x (default by ndim: yx, zyx, tzyx, tczyx).
     `saliency` is "threshold", "uniform", "learned" (Grad-CAM over structure classes of a small
     network trained on this image), or an array of the image's shape (an edited map).
-    Any CompressionConfig field can be given as a keyword (time_groups=4, block=(64, 64), ...).
+    `rgb=True` records that the last axis (c, of 3 or 4) holds the colours of one image, so
+    napari shows the file as one RGB layer again. Any CompressionConfig field can be given as a
+    keyword (time_groups=4, block=(64, 64), ...).
     `scheduler` (a dask scheduler address or distributed.Client) or `workers` (a LocalCluster of
     that many processes) fit the chains of groups in parallel; the file is the same as in one
     process with the same seed and device.
@@ -216,7 +227,7 @@ def compress(
     base = config or CompressionConfig()
     config = base.replace(**settings) if settings else base
     config, method = _resolve_saliency(saliency, layout, config)
-    metadata = _metadata(layout, name, scale, units, channel_names)
+    metadata = _metadata(layout, name, scale, units, channel_names, rgb)
     target = Path(path)
     check_writable(target, overwrite)
     array5d = canonical(array, layout)

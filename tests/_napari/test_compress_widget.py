@@ -340,3 +340,26 @@ def test_lossless_from_the_widget(viewer_with_image, qtbot, tmp_path):
     np.testing.assert_array_equal(
         sincs.decode(tmp_path / "exact.sincs"), viewer_with_image.layers["nuclei"].data
     )
+
+
+def test_an_rgb_layer_comes_back_as_one_rgb_layer(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    planes = load("hela_crop.tif").astype(np.float64)
+    colours = np.moveaxis(planes, 0, -1)
+    colours = (255 * (colours - colours.min()) / np.ptp(colours)).astype(np.uint8)
+    layer = viewer.add_image(colours, name="colours", rgb=True)
+    widget = CompressWidget(viewer)
+    widget.layer_box.setCurrentText("colours")
+    assert widget.axes.text() == "yxc"
+    _fast(widget, tmp_path / "colours.sincs")
+    with qtbot.waitSignal(widget.finished, timeout=120_000):
+        widget.start_compression()
+    qtbot.waitUntil(lambda: widget.open_result.isEnabled() and widget.worker is None)
+    [opened] = widget.open_output()
+    assert opened.rgb and opened.name == "colours (decoded)"
+    assert len(viewer.layers) == 2, "one colour layer, not one layer per colour"
+    full = np.asarray(opened.data[0] if opened.multiscale else opened.data)
+    assert full.shape == layer.data.shape
+    np.testing.assert_array_equal(full, sincs.decode(tmp_path / "colours.sincs"))
+    with sincs.open_sincs(tmp_path / "colours.sincs") as lazy:
+        assert lazy.header.metadata.rgb

@@ -563,6 +563,7 @@ class CompressWidget(QWidget):
             config=config,
             saliency=edited,
             name=layer.name,
+            rgb=bool(layer.rgb),
             scale=scale,
             units=units,
             progress=self._emit_progress,

@@ -115,6 +115,8 @@ def layers_for(
     header = lazy.header
     meta = header.metadata
     name = name or meta.name or lazy.decoder.source.path.stem
+    if meta.rgb:
+        return [_rgb_layer(lazy, name)]
     channels = lazy.layout.extent("c") if "c" in lazy.axes else 0
     views = [lazy.channel_view(c) for c in range(channels)] if channels else [lazy]
     layers = []
@@ -141,6 +143,30 @@ def layers_for(
         }
         layers.append((levels if len(levels) > 1 else levels[0], kwargs, "image"))
     return layers
+
+
+def _rgb_layer(lazy: SincsArray, name: str) -> LayerData:
+    """A file made from an RGB(A) image as one colour layer again (the colours are its last
+    axis), not as one additive layer per colour."""
+    header = lazy.header
+    meta = header.metadata
+    levels = [ViewerArray(level) for level in lazy.levels]
+    axes = lazy.axes[:-1]
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "rgb": True,
+        "scale": [meta.scale.get(a, 1.0) for a in axes],
+        "axis_labels": list(axes),
+        "units": [meta.units.get(a, "pixel") for a in axes],
+        "contrast_limits": _limits(min(header.intensity_min), max(header.intensity_max)),
+        "multiscale": len(levels) > 1,
+        "metadata": {
+            "sincs_path": str(lazy.decoder.source.path),
+            "sincs_channel": None,
+            "sincs_stats": dict(header.stats),
+        },
+    }
+    return (levels if len(levels) > 1 else levels[0], kwargs, "image")
 
 
 def file_stem(name: str) -> str:

@@ -25,6 +25,7 @@ def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
         name=meta.get("name"),
         scale=scale,
         units=units,
+        rgb=bool(meta.get("rgb")),
         overwrite=True,
     )
     log.info("%s", report)

@@ -35,20 +35,25 @@ KNOWN_FEATURES = ("residual",)
 
 @dataclass(frozen=True)
 class ImageMetadata:
-    """What the microscope knew: a name, voxel size and unit per axis, channel names."""
+    """What the microscope knew: a name, voxel size and unit per axis, channel names, and
+    whether the channels are the red, green, blue (and alpha) of one colour image."""
 
     name: str = ""
     scale: dict[str, float] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     channel_names: list[str] = field(default_factory=list)
+    rgb: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "scale": dict(self.scale),
             "units": dict(self.units),
             "channel_names": list(self.channel_names),
         }
+        if self.rgb:
+            data["rgb"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, axes: str) -> ImageMetadata:
@@ -69,7 +74,10 @@ class ImageMetadata:
             or not all(isinstance(n, str) for n in names)
         ):
             raise CorruptFileError("the header's scale, units or channel names are malformed.")
-        return cls(str(data.get("name", "")), dict(scale), dict(units), list(names))
+        rgb = data.get("rgb", False)
+        if not isinstance(rgb, bool) or (rgb and not axes.endswith("c")):
+            raise CorruptFileError("the header's rgb flag is malformed.")
+        return cls(str(data.get("name", "")), dict(scale), dict(units), list(names), rgb)
 
 
 @dataclass(frozen=True)
