@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ._version import __version__
 from .api import compress_file, open_sincs
 from .cli_analysis import register as register_analysis
+from .cli_analysis import shown
 from .codec import families, presets, saliency
 from .codec.config import CompressionConfig, parse_block
 from .codec.errors import CompressionCancelled, InvalidConfigError, InvalidInputError, SincsError
@@ -223,15 +224,6 @@ def _check_level(level: int, plane: Sequence[int]) -> None:
         )
 
 
-def _shown(value: object) -> object:
-    """A value as `sincs info` prints it: floats to 4 significant digits, inside dicts too."""
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {key: _shown(item) for key, item in value.items()}
-    return value
-
-
 def _info(args: argparse.Namespace) -> int:
     with open_sincs(args.input, cache_bytes=0) as lazy:
         header = lazy.header
@@ -266,7 +258,7 @@ def _info(args: argparse.Namespace) -> int:
         return 0
     for key, value in info.items():
         if key != "config":
-            print(f"{key:>22}: {_shown(value)}")
+            print(f"{key:>22}: {shown(value)}")
     return 0
 
 

@@ -30,13 +30,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     f.set_defaults(run=_fidelity)
 
 
+def shown(value: object) -> object:
+    """A value as the commands print it: floats to 4 significant digits, inside dicts too."""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {key: shown(item) for key, item in value.items()}
+    return value
+
+
 def _print(values: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(values, indent=2))
         return
     for key, value in values.items():
-        shown = f"{value:.4g}" if isinstance(value, float) and math.isfinite(value) else value
-        print(f"{key:>26}: {shown}")
+        print(f"{key:>26}: {shown(value)}")
 
 
 def _analyze(args: argparse.Namespace) -> int:

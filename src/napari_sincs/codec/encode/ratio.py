@@ -56,19 +56,29 @@ class _Fit:
         return resize(plan, config, wanted, budget, **kw)
 
 
+def _first_design(job: Job, config: CompressionConfig) -> tuple[float, Design]:
+    """The byte budget of `config.ratio` and the planner's design within it, less the header
+    (raises RatioUnreachableError when no network fits)."""
+    budget = job.raw_bytes / config.ratio
+    reserve = header_bytes(job.header(config, design(job.shape, budget, config), 8.0))
+    if budget <= reserve:
+        raise RatioUnreachableError(
+            f"a ratio of {config.ratio:g} allows {budget:.0f} bytes for a {job.raw_bytes}-byte "
+            f"array, but the file's header alone needs about {reserve} bytes."
+        )
+    return budget, design(job.shape, budget - reserve, config)
+
+
 def _highest_plannable_ratio(job: Job, config: CompressionConfig) -> float | None:
     """The highest ratio (to 2%) for which the planner finds networks, or None below 2x: what
     to tell a user whose ratio is out of reach (no training is involved, so it is quick)."""
 
     def plannable(ratio: float) -> bool:
-        trial = config.replace(ratio=ratio)
-        budget = job.raw_bytes / ratio
         try:
-            reserve = header_bytes(job.header(trial, design(job.shape, budget, trial), 8.0))
-            design(job.shape, budget - reserve, trial)
+            _first_design(job, config.replace(ratio=ratio))
         except RatioUnreachableError:
             return False
-        return budget > reserve
+        return True
 
     low, high = 2.0, config.ratio
     if not plannable(low):
@@ -81,16 +91,8 @@ def _highest_plannable_ratio(job: Job, config: CompressionConfig) -> float | Non
 
 def encode_at_ratio(job: Job, config: CompressionConfig) -> Encoded:
     """Fit and code within the byte budget of `config.ratio` (networks only)."""
-    budget = job.raw_bytes / config.ratio
     try:
-        reserve = header_bytes(job.header(config, design(job.shape, budget, config), 8.0))
-        if budget <= reserve:
-            raise RatioUnreachableError(
-                f"a ratio of {config.ratio:g} allows {budget:.0f} bytes for a "
-                f"{job.raw_bytes}-byte array, but the file's header alone needs about {reserve} "
-                "bytes."
-            )
-        chosen = design(job.shape, budget - reserve, config)
+        budget, chosen = _first_design(job, config)
     except RatioUnreachableError as exc:
         highest = _highest_plannable_ratio(job, config)
         advice = f"a ratio of at most about {highest:.0f}" if highest else "a lower ratio"
