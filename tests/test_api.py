@@ -158,7 +158,8 @@ def test_progress_and_cancel_leave_no_file(tmp_path, nuclei2d):
     path = tmp_path / "cancelled.sincs"
     with pytest.raises(sincs.CompressionCancelled):
         sincs.compress(nuclei2d, path, config=FAST, progress=progress, cancel=token)
-    assert events and events[0].stage == "fit" and events[-1].step == 20
+    assert [e.stage for e in events[:2]] == ["saliency", "saliency"]
+    assert events[2].stage == "fit" and events[-1].step == 20
     assert list(tmp_path.iterdir()) == []
 
 

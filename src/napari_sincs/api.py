@@ -32,7 +32,7 @@ from .codec.saliency import SaliencyMethod, get_method, resolve
 from .codec.training.cluster import cluster_fitter
 from .io import read_image
 from .lazy import SincsArray, open_sincs
-from .progress import CancelToken, ProgressCallback, check
+from .progress import SALIENCY, WRITE, CancelToken, ProgressCallback, ProgressEvent, check, report
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +265,10 @@ def _verify_and_write(
         "device": encoded.device,
     }
     check(cancel)
+    report(progress, ProgressEvent(0, 1, 0, 0, 0.0, WRITE))
     size = write_container(target, {**header.to_dict(), "stats": stats}, encoded.blobs, overwrite)
     encoded.close()
+    report(progress, ProgressEvent(1, 1, 0, 0, 0.0, WRITE))
     ratio = header.raw_bytes / size
     guarantee, met = _guarantee(config, ratio, quality.psnr, quality.max_error)
     return CompressionReport(
@@ -359,6 +361,8 @@ def saliency_map(
     threshold: float | None = None,
     saliency_floor: float | None = None,
     seed: int = 0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
     method: str | None = None,
     floor: float | None = None,
 ) -> np.ndarray:
@@ -367,8 +371,9 @@ def saliency_map(
     The keywords mean what they mean to `compress`: the threshold is a normalised intensity in
     [0, 1] per channel (Otsu's when None); the floor is the weight of voxels below it (the
     config default when None). "learned" trains its small network on `data` (seconds), as
-    compression with the same seed would. `method` and `floor` are the old names of
-    `saliency` and `saliency_floor`.
+    compression with the same seed would. `progress` hears the saliency stage in two parts
+    (preparing, then mapping every plane); `cancel` stops it between steps. `method` and
+    `floor` are the old names of `saliency` and `saliency_floor`.
     """
     if method is not None:
         warnings.warn("saliency_map(method=) is now saliency=", DeprecationWarning, stacklevel=2)
@@ -385,11 +390,16 @@ def saliency_map(
     layout = ArrayLayout(axes or default_axes(array.ndim), array.shape)
     array5d = layout.to_canonical(array)
     lo, hi = intensity_range(array5d)
-    prepared = get_method(config.saliency).prepare(array5d, lo, hi, config)
+    prepared = get_method(config.saliency).prepared(
+        array5d, lo, hi, config, progress, cancel, part=(0, 2)
+    )
     out = np.ones(array5d.shape, dtype=np.float32)
-    for c in range(array5d.shape[1]):
-        index = (slice(None), c, slice(None), slice(None), slice(None))
+    slabs = [(t, c) for t in range(array5d.shape[0]) for c in range(array5d.shape[1])]
+    for done, (t, c) in enumerate(slabs):
+        check(cancel)
+        index = (slice(t, t + 1), c, slice(None), slice(None), slice(None))
         weights = prepared.weights(normalise(array5d[index], lo[c], hi[c]), c, index)
         if weights is not None:
             out[index] = weights
+        report(progress, ProgressEvent(1, 2, done + 1, len(slabs), 0.0, SALIENCY))
     return layout.from_canonical(out)

@@ -28,7 +28,7 @@ from .codec import families, presets, saliency
 from .codec.config import CompressionConfig, parse_block
 from .codec.errors import CompressionCancelled, InvalidConfigError, InvalidInputError, SincsError
 from .io import write_tiff
-from .progress import FIT, STAGE_WORDS, CancelToken, ProgressEvent
+from .progress import FIT, STAGE_WORDS, CancelToken, ProgressEvent, stage_fraction
 
 EXIT_ERROR = 1
 EXIT_MISSED = 3
@@ -114,7 +114,7 @@ class _ProgressBar:
             if event.stage != self.stage:
                 self._reset(STAGE_WORDS.get(event.stage, event.stage))
             bar = self.bar
-            done = event.group / event.groups
+            done = stage_fraction(event)
         self.stage = event.stage
         bar.update(done - bar.n)
 

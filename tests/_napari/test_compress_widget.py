@@ -41,6 +41,16 @@ def _with_images(viewer):
     return viewer
 
 
+def _preview(widget: CompressWidget, qtbot, start=None):
+    """Start a preview (or let `start` do it) and wait for its layer."""
+    with qtbot.waitSignal(widget.preview_ready, timeout=120_000) as blocker:
+        if start is None:
+            assert widget.preview_saliency() is not None
+        else:
+            start()
+    return blocker.args[0]
+
+
 def _fast(widget: CompressWidget, path) -> None:
     widget.ratio.setValue(20)
     widget.steps.setValue(150)
@@ -130,7 +140,7 @@ def test_cancel_leaves_no_file(viewer_with_image, qtbot, tmp_path):
     widget = CompressWidget(viewer_with_image)
     _fast(widget, tmp_path / "cancelled.sincs")
     widget.steps.setValue(100_000)
-    widget.progressed.connect(lambda event: widget.cancel_compression())
+    widget.progressed.connect(lambda event: widget.cancel_running())
     with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
         widget.start_compression()
     assert isinstance(blocker.args[0], sincs.CompressionCancelled)
@@ -142,13 +152,13 @@ def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
     viewer_with_image, qtbot, tmp_path
 ):
     widget = CompressWidget(viewer_with_image)
-    preview = widget.preview_saliency()
+    preview = _preview(widget, qtbot)
     assert preview.name == "nuclei saliency"
     image = viewer_with_image.layers["nuclei"].data
     expected = sincs.saliency_map(image) >= 1
     np.testing.assert_array_equal(preview.data.astype(bool), expected)
     widget.otsu.setChecked(False)
-    widget.threshold.setValue(0.9)
+    assert _preview(widget, qtbot, lambda: widget.threshold.setValue(0.9)) is preview
     assert preview.data.sum() < expected.sum(), "moving the threshold updates the preview"
     painted = np.zeros_like(preview.data)
     painted[:, :40] = 1
@@ -165,12 +175,12 @@ def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
 
 
 def test_painted_edits_survive_the_floor_and_threshold_and_preview_asks_first(
-    viewer_with_image, monkeypatch
+    viewer_with_image, monkeypatch, qtbot
 ):
     from qtpy.QtWidgets import QMessageBox
 
     widget = CompressWidget(viewer_with_image)
-    preview = widget.preview_saliency()
+    preview = _preview(widget, qtbot)
     painted = np.zeros_like(preview.data)
     painted[:, :40] = 1
     preview.data = painted
@@ -188,19 +198,20 @@ def test_painted_edits_survive_the_floor_and_threshold_and_preview_asks_first(
     monkeypatch.setattr(QMessageBox, "question", ask)
     widget.preview_button.click()
     assert answers and np.array_equal(preview.data, painted), "No keeps the edits"
+    assert widget.preview_worker is None
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    widget.preview_button.click()
+    _preview(widget, qtbot, widget.preview_button.click)
     assert not np.array_equal(preview.data, painted), "Yes replaces them with a new map"
-    widget.threshold.setValue(0.5)
+    _preview(widget, qtbot, lambda: widget.threshold.setValue(0.5))
     assert widget.saliency_layer(viewer_with_image.layers["nuclei"]) is preview
     assert not widget._painted(viewer_with_image.layers["nuclei"]), "a fresh map follows again"
 
 
 @pytest.mark.slow
-def test_learned_preview_shows_four_levels_of_weight_that_map_back(viewer_with_image):
+def test_learned_preview_shows_four_levels_of_weight_that_map_back(viewer_with_image, qtbot):
     widget = CompressWidget(viewer_with_image)
     widget.saliency.setCurrentText("learned")
-    preview = widget.preview_saliency()
+    preview = _preview(widget, qtbot)
     assert preview.metadata[LEVELS_KEY] == LEARNED_LEVELS
     floor = widget.floor.value()
     image = viewer_with_image.layers["nuclei"].data
@@ -277,11 +288,13 @@ def test_decoded_channels_are_named_apart_from_the_channels_themselves(
     assert decoded_name("a", ["a (decoded) [DNA]"]) == "a (decoded 2)"
 
 
-def test_edited_axes_and_output_survive_changes_of_the_layer_list(viewer_with_image, tmp_path):
+def test_edited_axes_and_output_survive_changes_of_the_layer_list(
+    viewer_with_image, tmp_path, qtbot
+):
     widget = CompressWidget(viewer_with_image)
     widget.axes.setText("xy")
     widget.output.setText(str(tmp_path / "mine.sincs"))
-    widget.preview_saliency()
+    _preview(widget, qtbot)
     viewer_with_image.add_image(np.zeros((8, 8)), name="other")
     assert widget.layer_box.currentText() == "nuclei"
     assert widget.axes.text() == "xy" and widget.output.text() == str(tmp_path / "mine.sincs")
@@ -363,3 +376,46 @@ def test_an_rgb_layer_comes_back_as_one_rgb_layer(make_napari_viewer, qtbot, tmp
     np.testing.assert_array_equal(full, sincs.decode(tmp_path / "colours.sincs"))
     with sincs.open_sincs(tmp_path / "colours.sincs") as lazy:
         assert lazy.header.metadata.rgb
+
+
+def test_a_run_shows_its_stages_and_clock_in_the_widget_and_the_activity_dock(
+    viewer_with_image, qtbot, tmp_path
+):
+    from napari.utils import progress
+
+    from napari_sincs._napari.activity import ActivityBar
+
+    widget = CompressWidget(viewer_with_image)
+    _fast(widget, tmp_path / "staged.sincs")
+    seen = []
+
+    def look(event):
+        bars = [bar.desc for bar in progress._all_instances if isinstance(bar, ActivityBar)]
+        seen.append((event.stage, widget.stage_line.text(), bars))
+
+    widget.progressed.connect(look)
+    with qtbot.waitSignal(widget.finished, timeout=120_000):
+        widget.start_compression()
+    assert [stage for stage, _, _ in seen if stage != "fit"][:1] == ["saliency"]
+    assert {"saliency", "fit", "verify", "write"} <= {stage for stage, _, _ in seen}
+    assert any(line.startswith("fitting group 1/1 · loss") for _, line, _ in seen)
+    fitting = [bars for stage, _, bars in seen if stage == "fit"]
+    assert fitting and fitting[-1][0].startswith("Compressing nuclei: fitting group 1/1")
+    qtbot.waitUntil(lambda: widget.worker is None)
+    assert not any(isinstance(bar, ActivityBar) for bar in progress._all_instances)
+    assert widget.stage_line.text().startswith("done after 0:")
+
+
+def test_a_learned_preview_runs_in_the_background_and_cancels(viewer_with_image, qtbot):
+    widget = CompressWidget(viewer_with_image)
+    widget.saliency.setCurrentText("learned")
+    stages = []
+    widget.progressed.connect(lambda event: stages.append(event.stage))
+    widget.progressed.connect(lambda event: widget.cancel_running())
+    assert widget.preview_saliency() is not None
+    assert not widget.start.isEnabled() and widget.cancel.isEnabled()
+    qtbot.waitUntil(lambda: widget.preview_worker is None, timeout=60_000)
+    assert stages and set(stages) == {"saliency"}
+    assert widget.progress.format() == "preview cancelled"
+    assert widget.saliency_layer(viewer_with_image.layers["nuclei"]) is None
+    assert widget.start.isEnabled()

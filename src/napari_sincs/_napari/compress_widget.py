@@ -1,10 +1,12 @@
 """Dock widget "Compress active layer": settings, saliency preview, background compression.
 
-Compression runs in a napari thread worker; progress reaches the GUI through a Qt signal (safe
-across threads) and Cancel sets the codec's CancelToken, which leaves no file behind. The
-saliency preview is a Labels layer "<name> saliency": for the threshold map 1 = salient; for the
-learned map, labels 1-4 are four levels of weight (4 = fully salient, 0 = only the floor). Paint
-or erase it, and the edited map is what compression uses.
+Compression and the saliency preview run in napari thread workers; progress reaches the GUI
+through a Qt signal (safe across threads), shown with its stage, the elapsed time and the time
+left in the widget and in napari's activity dock, and Cancel (in either) sets the codec's
+CancelToken, which leaves no file behind. The saliency preview is a Labels layer
+"<name> saliency": for the threshold map 1 = salient; for the learned map, labels 1-4 are four
+levels of weight (4 = fully salient, 0 = only the floor). Paint or erase it, and the edited map
+is what compression uses.
 
 The Layer box is the user's choice: it follows the layer they make active, but not a layer being
 added (napari makes every new layer active, and a decoded result must never take the place of
@@ -15,6 +17,7 @@ channel of a .sincs file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,7 +53,8 @@ from ..codec.intensity import intensity_range
 from ..codec.layout import ArrayLayout
 from ..codec.saliency.threshold import channel_thresholds
 from ..lazy import open_sincs
-from ..progress import FIT, RESIDUAL, CancelToken, ProgressEvent
+from ..progress import FIT, CancelToken, ProgressClock, ProgressEvent, clock
+from .activity import ActivityBar
 from .cache import shared_cache
 from .file_layers import file_stem, layers_for
 from .layers import axes_for, physical_metadata
@@ -66,6 +70,8 @@ LEVELS_KEY = "sincs_saliency_levels"
 GENERATED_KEY = "sincs_saliency_generated"
 QUALITY_MODES = ("ratio", "PSNR", "max error", "lossless")
 PROGRESS_INTERVAL = 0.05
+CLOCK_INTERVAL_MS = 1000
+"""How often the elapsed time is redrawn between progress events (a long stage sends few)."""
 DECODED = "decoded"
 
 
@@ -92,8 +98,11 @@ class CompressWidget(QWidget):
     """Compress an image layer to .sincs in the background, with a saliency preview."""
 
     progressed = Signal(object)
+    """A progress event of the running compression or preview, on the GUI thread."""
+    _reported = Signal(object, object)
     finished = Signal(object)
     otsu_ready = Signal(object)
+    preview_ready = Signal(object)
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
@@ -101,6 +110,13 @@ class CompressWidget(QWidget):
         self.worker: Any = None
         self.cancel_token: CancelToken | None = None
         self.report: CompressionReport | None = None
+        self.preview_worker: Any = None
+        self._clock = ProgressClock()
+        self._activity: ActivityBar | None = None
+        self._last_event: ProgressEvent | None = None
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(CLOCK_INTERVAL_MS)
+        self._ticker.timeout.connect(self._redraw_clock)
         self._last_emit = 0.0
         self._described: Any = None
         self._default_output = ""
@@ -211,6 +227,9 @@ class CompressWidget(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
+        self.stage_line = QLabel()
+        self.stage_line.setWordWrap(True)
+        self.stage_line.setToolTip("Stage, time since start, and time left in the stage")
         self.result = QLabel()
         self.result.setWordWrap(True)
         self.open_result = QPushButton("Open result beside the original")
@@ -245,6 +264,7 @@ class CompressWidget(QWidget):
         outer.addLayout(form)
         outer.addLayout(_row(self.start, self.cancel))
         outer.addWidget(self.progress)
+        outer.addWidget(self.stage_line)
         outer.addWidget(self.result)
         outer.addWidget(self.open_result)
         outer.addStretch()
@@ -264,9 +284,9 @@ class CompressWidget(QWidget):
         self.preset.currentTextChanged.connect(self._show_default_steps)
         self.browse.clicked.connect(self._choose_output)
         self.start.clicked.connect(self.start_compression)
-        self.cancel.clicked.connect(self.cancel_compression)
+        self.cancel.clicked.connect(self.cancel_running)
         self.open_result.clicked.connect(self.open_output)
-        self.progressed.connect(self._show_progress)
+        self._reported.connect(self._show_progress)
         events = self.viewer.layers.events
         events.inserted.connect(self._layer_inserted)
         for event in (events.removed, events.reordered):
@@ -344,8 +364,7 @@ class CompressWidget(QWidget):
         """Describe a newly chosen layer; the same layer keeps the axes and output shown, since
         the user may have edited them (this runs on every change of the layer list)."""
         layer = self.layer()
-        self.start.setEnabled(layer is not None and self.worker is None)
-        self.preview_button.setEnabled(layer is not None)
+        self._enable_buttons()
         if layer is None:
             self._described = None
             self.info.setText(
@@ -423,24 +442,55 @@ class CompressWidget(QWidget):
         return None
 
     def preview_saliency(self) -> Any:
-        """Add (or refresh) the Labels layer that shows where training samples concentrate."""
+        """Compute the chosen layer's saliency map in a worker (the learned map trains a network:
+        seconds to a minute) and show it as a Labels layer when it is ready (`preview_ready`
+        carries the layer); returns the worker. A newer preview replaces one still running."""
+        from napari.qt.threading import create_worker
+
         layer = self.layer()
-        if layer is None:
+        if layer is None or self.worker is not None:
             return None
         try:
             config = self.config()
             data = np.asarray(self._data(layer))
-            axes = self.axes.text()
-            weights = saliency_map(
-                data,
-                axes=axes,
-                saliency=config.saliency,
-                threshold=config.threshold,
-                saliency_floor=config.saliency_floor,
-            )
+            axes = self.axes.text().strip().lower()
+            ArrayLayout(axes, data.shape)
         except SincsError as exc:
             notify_error(str(exc))
             return None
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+        token = self._begin(
+            f"Saliency of {layer.name}",
+            activity=not saliency_methods.get_method(config.saliency).live_preview,
+        )
+        worker = create_worker(
+            _preview_job,
+            token,
+            data,
+            axes=axes,
+            saliency=config.saliency,
+            threshold=config.threshold,
+            saliency_floor=config.saliency_floor,
+            progress=functools.partial(self._emit_progress, token),
+            cancel=token,
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        worker.returned.connect(functools.partial(self._preview_done, layer, config, axes))
+        worker.errored.connect(functools.partial(self._preview_failed, token))
+        worker.finished.connect(functools.partial(self._preview_finished, token))
+        self.preview_worker = worker
+        self._enable_buttons()
+        worker.start()
+        return worker
+
+    def _preview_done(
+        self, layer: Any, config: CompressionConfig, axes: str, result: tuple[CancelToken, Any]
+    ) -> None:
+        token, weights = result
+        if token is not self.cancel_token:
+            return
         levels = saliency_methods.get_method(config.saliency).preview_levels
         labels = saliency_labels(weights, config.saliency_floor, levels)
         if layer.rgb:
@@ -450,15 +500,36 @@ class CompressWidget(QWidget):
             existing.data = labels
             existing.metadata[LEVELS_KEY] = levels
             existing.metadata[GENERATED_KEY] = labels.copy()
-            return existing
-        return self.viewer.add_labels(
-            labels,
-            name=f"{layer.name}{SALIENCY_SUFFIX}",
-            scale=layer.scale,
-            translate=layer.translate,
-            opacity=0.4,
-            metadata={LEVELS_KEY: levels, GENERATED_KEY: labels.copy()},
-        )
+        else:
+            existing = self.viewer.add_labels(
+                labels,
+                name=f"{layer.name}{SALIENCY_SUFFIX}",
+                scale=layer.scale,
+                translate=layer.translate,
+                opacity=0.4,
+                metadata={LEVELS_KEY: levels, GENERATED_KEY: labels.copy()},
+            )
+        self._end("preview ready")
+        self.preview_ready.emit(existing)
+
+    def _preview_failed(self, token: CancelToken, exc: BaseException) -> None:
+        if token is not self.cancel_token:
+            return
+        if isinstance(exc, CompressionCancelled):
+            self._end("preview cancelled")
+            return
+        self._end("preview failed")
+        self.result.setText(f"Preview failed: {exc}")
+        notify_error(str(exc) if isinstance(exc, SincsError) else f"Preview failed: {exc}")
+        if not isinstance(exc, SincsError):
+            log.error("saliency preview failed", exc_info=exc)
+
+    def _preview_finished(self, token: CancelToken) -> None:
+        if token is self.cancel_token:
+            self.cancel_token = None
+        if self.preview_worker is not None and self.cancel_token is None:
+            self.preview_worker = None
+        self._enable_buttons()
 
     def _painted(self, layer: Any) -> bool:
         """Whether the user has painted on the saliency layer since it was generated."""
@@ -536,7 +607,7 @@ class CompressWidget(QWidget):
         from napari.qt.threading import create_worker
 
         layer = self.layer()
-        if layer is None or self.worker is not None:
+        if layer is None or self.worker is not None or self.preview_worker is not None:
             return None
         self._clear_status()
         try:
@@ -556,7 +627,7 @@ class CompressWidget(QWidget):
             self.result.setText(f"Not started: {exc}")
             notify_error(str(exc))
             return None
-        self.cancel_token = CancelToken()
+        token = self._begin(f"Compressing {layer.name}", activity=True)
         path = self.output.text()
         kwargs = dict(
             axes=axes,
@@ -566,8 +637,8 @@ class CompressWidget(QWidget):
             rgb=bool(layer.rgb),
             scale=scale,
             units=units,
-            progress=self._emit_progress,
-            cancel=self.cancel_token,
+            progress=functools.partial(self._emit_progress, token),
+            cancel=token,
             overwrite=self.overwrite.isChecked(),
         )
         self.worker = create_worker(
@@ -576,12 +647,10 @@ class CompressWidget(QWidget):
         self.worker.returned.connect(self._done)
         self.worker.errored.connect(self._failed)
         self.worker.finished.connect(self._worker_finished)
-        self.start.setEnabled(False)
-        self.cancel.setEnabled(True)
+        self._enable_buttons()
         self.result.setText(
             "Compressing with the edited saliency layer…" if edited is not None else "Compressing…"
         )
-        self.progress.setFormat("starting")
         self.worker.start()
         return self.worker
 
@@ -591,38 +660,81 @@ class CompressWidget(QWidget):
         self.open_result.setEnabled(False)
         self.progress.setValue(0)
         self.progress.setFormat("idle")
+        self.stage_line.setText("")
         self.result.setText("")
 
-    def cancel_compression(self) -> None:
+    def _begin(self, title: str, activity: bool) -> CancelToken:
+        """A new task's token, clock and bar (also in napari's activity dock when `activity`:
+        a task long enough to want one)."""
+        self._close_activity()
+        self.cancel_token = token = CancelToken()
+        self._clock = ProgressClock()
+        self._last_event = None
+        self.progress.setValue(0)
+        self.progress.setFormat("starting")
+        self.stage_line.setText("")
+        if activity:
+            self._activity = ActivityBar(title, self.cancel_running)
+        self._ticker.start()
+        return token
+
+    def _end(self, outcome: str) -> None:
+        """Stop the clock and the activity bar and show the task's outcome on the bar."""
+        self._ticker.stop()
+        self._close_activity()
+        self.progress.setFormat(outcome)
+        if self._last_event is not None:
+            elapsed = self._clock.view(self._last_event).elapsed
+            self.stage_line.setText(f"{outcome} after {clock(elapsed)}")
+
+    def _close_activity(self) -> None:
+        if self._activity is not None:
+            self._activity.close()
+            self._activity = None
+
+    def _enable_buttons(self) -> None:
+        running = self.worker is not None or self.preview_worker is not None
+        self.start.setEnabled(self.layer() is not None and not running)
+        self.preview_button.setEnabled(self.layer() is not None and self.worker is None)
+        self.cancel.setEnabled(running)
+
+    def cancel_running(self) -> None:
+        """Cancel the compression or the saliency preview that is running."""
         if self.cancel_token is not None:
             self.cancel_token.cancel()
             self.progress.setFormat("cancelling…")
 
-    def _emit_progress(self, event: ProgressEvent) -> None:
+    def _emit_progress(self, token: CancelToken, event: ProgressEvent) -> None:
+        """From the worker thread: pass `event` on to the GUI, at most every PROGRESS_INTERVAL
+        (and always a group's last step)."""
         now = time.monotonic()
         last_step = event.stage == FIT and event.step == event.steps
-        if now - self._last_emit >= PROGRESS_INTERVAL or last_step:
+        if now - self._last_emit >= PROGRESS_INTERVAL or last_step or event.stage != FIT:
             self._last_emit = now
-            self.progressed.emit(event)
+            self._reported.emit(token, event)
 
-    def _show_progress(self, event: ProgressEvent) -> None:
-        if event.stage == FIT:
-            done = (event.group + event.step / max(1, event.steps)) / event.groups
-            refit = "" if event.attempt == 1 else f" (refit {event.attempt})"
-            text = f"group {event.group + 1}/{event.groups}{refit} · loss {event.loss:.2e}"
-            self.progress.setValue(int(900 * done))
-        elif event.stage == RESIDUAL:
-            text = f"residual of group {event.group}/{event.groups}"
-            self.progress.setValue(900)
-        else:
-            text = f"verifying plane {event.group}/{event.groups}"
-            self.progress.setValue(900 + int(100 * event.group / max(1, event.groups)))
-        self.progress.setFormat(text)
+    def _show_progress(self, token: CancelToken, event: ProgressEvent) -> None:
+        if token is not self.cancel_token:
+            return
+        self._last_event = event
+        self._redraw_clock()
+        self.progressed.emit(event)
+
+    def _redraw_clock(self) -> None:
+        event = self._last_event
+        if event is None:
+            return
+        view = self._clock.view(event)
+        self.progress.setValue(int(self.progress.maximum() * view.fraction))
+        self.progress.setFormat("%p%")
+        self.stage_line.setText(view.text)
+        if self._activity is not None:
+            self._activity.show(view)
 
     def _done(self, report: CompressionReport) -> None:
         self.report = report
-        self.progress.setValue(1000)
-        self.progress.setFormat("done")
+        self.progress.setValue(self.progress.maximum())
+        self._end("done")
         self.result.setText(
             f"{Path(report.path).name}: {_size(report.file_bytes)} from {_size(report.raw_bytes)}, "
             f"ratio {report.ratio:.1f}× · PSNR {report.psnr:.2f} dB · SSIM {report.ssim:.4f} · "
@@ -635,13 +747,13 @@ class CompressWidget(QWidget):
     def _failed(self, exc: BaseException) -> None:
         self.progress.setValue(0)
         if isinstance(exc, CompressionCancelled):
-            self.progress.setFormat("cancelled")
+            self._end("cancelled")
             self.result.setText("Cancelled; no file was written.")
             from napari.utils.notifications import show_info
 
             show_info("Compression cancelled; no file was written.")
         else:
-            self.progress.setFormat("failed")
+            self._end("failed")
             self.result.setText(f"Failed: {exc}")
             notify_error(str(exc) if isinstance(exc, SincsError) else f"Compression failed: {exc}")
             if not isinstance(exc, SincsError):
@@ -651,8 +763,7 @@ class CompressWidget(QWidget):
     def _worker_finished(self) -> None:
         self.worker = None
         self.cancel_token = None
-        self.cancel.setEnabled(False)
-        self.start.setEnabled(self.layer() is not None)
+        self._enable_buttons()
 
     def open_output(self) -> list[Any]:
         """Open the compressed file as lazy layer(s) "<name> (decoded)" beside the original."""
@@ -679,6 +790,11 @@ def otsu_thresholds(data: Any, axes: str) -> list[float]:
     array5d = ArrayLayout(axes, tuple(data.shape)).to_canonical(np.asarray(data))
     lo, hi = intensity_range(array5d)
     return channel_thresholds(array5d, lo, hi, None)
+
+
+def _preview_job(token: CancelToken, data: Any, **settings: Any) -> tuple[CancelToken, Any]:
+    """The saliency map tagged with the preview it belongs to (a newer one may have started)."""
+    return token, saliency_map(data, **settings)
 
 
 def _otsu_job(key: tuple[int, str], data: Any) -> tuple[tuple[int, str], list[float] | None]:

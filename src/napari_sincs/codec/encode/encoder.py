@@ -48,7 +48,7 @@ def prepare(
     method = saliency or resolve(config.saliency)
     config = config.for_shape(array5d.shape, saliency is not None).resolved()
     lo, hi = intensity_range(array5d)
-    prepared = method.prepare(array5d, lo, hi, config)
+    prepared = method.prepared(array5d, lo, hi, config, progress, cancel)
     return Job(array5d, layout, metadata, lo, hi, prepared, progress, cancel, fitter), config
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...progress import SALIENCY, CancelToken, ProgressCallback, ProgressEvent, check, report
+
 if TYPE_CHECKING:
     from ..config import CompressionConfig
 
@@ -45,3 +47,21 @@ class SaliencyMethod(abc.ABC):
         self, array5d: np.ndarray, lo: list[float], hi: list[float], config: CompressionConfig
     ) -> SaliencyMap:
         """Everything the method learns from the whole image (never more than a subsample)."""
+
+    def prepared(
+        self,
+        array5d: np.ndarray,
+        lo: list[float],
+        hi: list[float],
+        config: CompressionConfig,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        part: tuple[int, int] = (0, 1),
+    ) -> SaliencyMap:
+        """`prepare`, reported as the saliency stage (part `part[0]` of `part[1]`) and
+        cancellable before it starts; a method that trains overrides this to report its steps."""
+        check(cancel)
+        report(progress, ProgressEvent(part[0], part[1], 0, 1, 0.0, SALIENCY))
+        prepared = self.prepare(array5d, lo, hi, config)
+        report(progress, ProgressEvent(part[0], part[1], 1, 1, 0.0, SALIENCY))
+        return prepared

@@ -22,11 +22,14 @@ Volumes and time series are handled plane by plane (2D convolutions over y, x).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
 
+from ...progress import SALIENCY, CancelToken, ProgressCallback, ProgressEvent, check, report
 from .. import presets
 from ..errors import InvalidInputError
 from ..intensity import normalise
@@ -38,6 +41,7 @@ STRUCTURES = ("objects", "edges", "texture")
 MIN_PLANE = 8
 WINDOW = presets.LEARNED_WINDOW
 PATCH = presets.LEARNED_PATCH
+StepCallback = Callable[[int, int], None]
 
 
 class StructureNet(nn.Module):
@@ -89,12 +93,14 @@ class LearnedSaliency:
         thresholds: list[float],
         seed: int = 0,
         steps: int = presets.LEARNED_STEPS,
+        on_step: StepCallback | None = None,
     ) -> LearnedSaliency:
         """Train on windows of a canonical (t, c, z, y, x) array.
 
         `normalise_channel(values, c)` maps channel c's raw values to [0, 1]; `thresholds` are
         the normalised object thresholds per channel. Reads at most presets.LEARNED_WINDOWS windows
-        of WINDOW×WINDOW voxels, never the whole array.
+        of WINDOW×WINDOW voxels, never the whole array. `on_step(step, steps)` follows training
+        (and may raise to stop it).
         """
         channels, height, width = array5d.shape[1], array5d.shape[3], array5d.shape[4]
         if min(height, width) < MIN_PLANE:
@@ -123,7 +129,7 @@ class LearnedSaliency:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = StructureNet()
-        _train(net, windows, labels, rng, steps)
+        _train(net, windows, labels, rng, steps, on_step)
         net.train(False)
         planes = [window for window, _ in windows]
         maps = np.concatenate([_class_maps(net, plane[None]) for plane in planes], axis=1)
@@ -170,10 +176,13 @@ def _train(
     labels: list[np.ndarray],
     rng: np.random.Generator,
     steps: int,
+    on_step: StepCallback | None,
 ) -> None:
     """Adam on binary cross-entropy of the fraction of each class in random patches."""
     optimiser = torch.optim.Adam(net.parameters(), lr=presets.LEARNED_LEARNING_RATE)
-    for _ in range(steps):
+    for step in range(steps):
+        if on_step is not None:
+            on_step(step, steps)
         patches, targets = [], []
         for _ in range(presets.LEARNED_BATCH):
             i = int(rng.integers(len(windows)))
@@ -229,12 +238,21 @@ class _LearnedMap(SaliencyMap):
 
 
 def learn_saliency(
-    array5d: np.ndarray, lo: list[float], hi: list[float], threshold: float | None, seed: int
+    array5d: np.ndarray,
+    lo: list[float],
+    hi: list[float],
+    threshold: float | None,
+    seed: int,
+    on_step: StepCallback | None = None,
 ) -> LearnedSaliency:
     """Train the learned map on an array, its objects defined by the threshold (Otsu's if None)."""
     thresholds = channel_thresholds(array5d, lo, hi, threshold)
     return LearnedSaliency.fit(
-        array5d, lambda values, c: normalise(values, lo[c], hi[c]), thresholds, seed
+        array5d,
+        lambda values, c: normalise(values, lo[c], hi[c]),
+        thresholds,
+        seed,
+        on_step=on_step,
     )
 
 
@@ -247,7 +265,26 @@ class LearnedMethod(SaliencyMethod):
     live_preview = False
 
     def prepare(self, array5d, lo, hi, config) -> SaliencyMap:
-        learned = learn_saliency(array5d, lo, hi, config.threshold, config.seed)
+        return self.prepared(array5d, lo, hi, config)
+
+    def prepared(
+        self,
+        array5d: np.ndarray,
+        lo: list[float],
+        hi: list[float],
+        config,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        part: tuple[int, int] = (0, 1),
+    ) -> SaliencyMap:
+        """Train with every step reported and a cancel honoured between steps."""
+
+        def on_step(step: int, steps: int) -> None:
+            check(cancel)
+            report(progress, ProgressEvent(part[0], part[1], step, steps, 0.0, SALIENCY))
+
+        learned = learn_saliency(array5d, lo, hi, config.threshold, config.seed, on_step)
+        report(progress, ProgressEvent(part[0], part[1], 1, 1, 0.0, SALIENCY))
         return _LearnedMap(learned, config.saliency_floor)
 
 
