@@ -17,12 +17,14 @@ FIT = "fit"
 RESIDUAL = "residual"
 VERIFY = "verify"
 WRITE = "write"
+DECODE = "decode"
 STAGE_WORDS = {
     SALIENCY: "saliency",
     FIT: "fitting",
     RESIDUAL: "residuals",
     VERIFY: "verifying",
     WRITE: "writing",
+    DECODE: "decoding",
 }
 """Each stage's name as a progress bar shows it."""
 STAGE_SPANS = {
@@ -48,6 +50,7 @@ class ProgressEvent:
     While coding residuals (stage "residual"): `group` of `groups` residuals are done.
     While verifying (stage "verify"): `group` of `groups` counts (y, x) planes decoded so far.
     While writing (stage "write"): `group` of `groups` is 0 of 1 at the start, 1 of 1 at the end.
+    While decoding a region (stage "decode"): `group` of `groups` slabs are decoded.
     """
 
     group: int

@@ -24,21 +24,50 @@ def test_manifest_is_valid_and_everything_it_names_imports():
 
 
 @pytest.mark.slow
-def test_save_selected_layer_writes_a_sincs_file(make_napari_viewer, tmp_path):
+def test_save_selected_layer_writes_a_sincs_file(make_napari_viewer, qtbot, tmp_path):
+    """From napari's menu (inside the event loop) the save runs in the background with a bar in
+    the activity dock; from a script it is done when save returns."""
+    from napari.utils import progress
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    from napari_sincs._napari.activity import ActivityBar
+
     viewer = make_napari_viewer()
     data = load("nuclei3d_crop.tif")
     viewer.add_image(
         data, name="stack", scale=(1.0, 0.5, 0.5), axis_labels=("z", "y", "x"), units="µm"
     )
     path = tmp_path / "stack.sincs"
-    written = viewer.layers.save(str(path), plugin="napari-sincs")
-    assert written == [str(path)]
+    seen = {}
+
+    def save_from_the_menu():
+        seen["written"] = viewer.layers.save(str(path), plugin="napari-sincs")
+        seen["exists"] = path.exists()
+        seen["bars"] = [bar.desc for bar in progress._all_instances if isinstance(bar, ActivityBar)]
+        loop.quit()
+
+    loop = QEventLoop()
+    QTimer.singleShot(0, save_from_the_menu)
+    loop.exec()
+    assert seen["written"] == [str(path)]
+    assert not seen["exists"], "the window is not blocked while the file is made"
+    assert seen["bars"] == ["Saving stack.sincs"]
+    qtbot.waitUntil(
+        lambda: (
+            path.exists()
+            and not any(isinstance(bar, ActivityBar) for bar in progress._all_instances)
+        ),
+        timeout=300_000,
+    )
     with sincs.open_sincs(path) as lazy:
         assert lazy.shape == data.shape
         assert lazy.axes == "zyx"
         assert lazy.header.metadata.scale == {"y": 0.5, "x": 0.5}
         assert lazy.header.metadata.units == {"z": "µm", "y": "µm", "x": "µm"}
         assert lazy.header.metadata.name == "stack"
+    again = tmp_path / "script.sincs"
+    assert viewer.layers.save(str(again), plugin="napari-sincs") == [str(again)]
+    assert again.is_file(), "outside the event loop the file is there when save returns"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tifffile
 
 import napari_sincs as sincs
@@ -45,6 +46,8 @@ def test_rectangle_region_into_a_tiff(make_napari_viewer, sincs_files, qtbot, tm
     widget.path.setText(str(tmp_path / "box.tif"))
     with qtbot.waitSignal(widget.finished, timeout=30_000):
         widget.decode()
+        assert widget.cancel.isEnabled() and not widget.decode_button.isEnabled()
+    assert widget.bar.format() == "done" and widget.bar.value() == widget.bar.maximum()
     written = tifffile.imread(tmp_path / "box.tif", squeeze=False)
     expected = sincs.decode(sincs_files["2d+t"])[3:4, 10:31, 20:41]
     np.testing.assert_array_equal(written.reshape(expected.shape), expected)
@@ -133,3 +136,28 @@ def test_visible_region_while_zoomed_in_is_only_what_the_canvas_shows(
     assert abs(y0 + h / 2 - 512) <= 2 and abs(x0 + w / 2 - 512) <= 2, "centred where the view is"
     region = (slice(y0, y0 + h), slice(x0, x0 + w))
     np.testing.assert_array_equal(added.data, sincs.decode(path)[region])
+
+
+def test_a_region_decodes_slab_by_slab_and_a_cancel_writes_nothing(sincs_files, tmp_path):
+    from napari_sincs._napari.region_widget import decode_region
+
+    with sincs.open_sincs(sincs_files["2d+t"]) as lazy:
+        events = []
+        region = (slice(3, 14), slice(0, 48), slice(5, 30))
+        data = decode_region(lazy, region, None, False, events.append)
+        np.testing.assert_array_equal(data, sincs.decode(sincs_files["2d+t"])[region])
+        assert lazy.chunks[0] == 1, "one frame per chunk"
+        assert [(e.group, e.groups) for e in events] == [(k, 11) for k in range(1, 12)]
+
+        token = sincs.CancelToken()
+        events.clear()
+
+        def cancel_after_two(event):
+            events.append(event)
+            if event.group == 2:
+                token.cancel()
+
+        target = tmp_path / "cancelled.tif"
+        with pytest.raises(sincs.CompressionCancelled):
+            decode_region(lazy, region, target, False, cancel_after_two, token)
+        assert len(events) == 2 and not target.exists()

@@ -7,11 +7,17 @@ corners napari records at its last draw, which lag behind a zoom until the canva
 TIFF path defaults to an unused name beside the .sincs file; an existing file is overwritten
 only when "overwrite" is ticked, and anything but .tif/.tiff is refused, since the file written
 is always OME-TIFF.
+
+Decoding (and writing the TIFF) runs in a worker, slab by slab of the file's chunks along the
+region's first axis, so that the bar moves, Cancel stops it between slabs, and a cancelled
+export leaves no file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,16 +30,18 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from ..codec.errors import OutputError, SincsError
+from ..codec.errors import CompressionCancelled, OutputError, SincsError
 from ..codec.format.header import ImageMetadata
 from ..io import write_tiff
 from ..lazy import SincsArray
+from ..progress import DECODE, WRITE, CancelToken, ProgressCallback, ProgressEvent, check, report
 from .cache import set_cache_size, shared_cache
 from .file_layers import ViewerArray, file_stem
 from .notify import notify_error
@@ -123,11 +131,13 @@ class RegionWidget(QWidget):
     """Decode the visible region (or a rectangle) of a .sincs layer, touching only its groups."""
 
     finished = Signal(object)
+    progressed = Signal(object)
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self.worker: Any = None
+        self.cancel_token: CancelToken | None = None
         self.layer_box = QComboBox()
         self.source = QComboBox()
         self.all_planes = QCheckBox("all planes of the axes not on screen (t, z)")
@@ -139,6 +149,11 @@ class RegionWidget(QWidget):
         self.overwrite.setToolTip("Replace the TIFF file if it exists (else decoding refuses)")
         self._default_path = ""
         self.decode_button = QPushButton("Decode region")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setFormat("idle")
         self.cache_mb = QSpinBox(minimum=0, maximum=1_000_000, value=shared_cache().max_bytes >> 20)
         self.cache_mb.setSuffix(" MB")
         self.cache_mb.setToolTip("Decoded tiles kept for every .sincs layer (0 turns caching off)")
@@ -155,9 +170,13 @@ class RegionWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.addLayout(form)
         outer.addWidget(self.decode_button)
+        outer.addWidget(self.cancel)
+        outer.addWidget(self.bar)
         outer.addWidget(self.status)
         outer.addStretch()
         self.decode_button.clicked.connect(self.decode)
+        self.cancel.clicked.connect(self.cancel_decoding)
+        self.progressed.connect(self._show_progress)
         self.layer_box.currentTextChanged.connect(self._suggest_path)
         self.cache_mb.valueChanged.connect(set_cache_size)
         events = self.viewer.layers.events
@@ -226,6 +245,8 @@ class RegionWidget(QWidget):
         """Decode the chosen region in a background worker; returns the worker."""
         from napari.qt.threading import create_worker
 
+        if self.worker is not None:
+            return None
         try:
             layer, region = self.region()
             target = self._tiff_target() if self.target.currentText() == TO_TIFF else None
@@ -237,31 +258,52 @@ class RegionWidget(QWidget):
         self.status.setText(
             "Decoding " + ", ".join(f"{a} {s.start}:{s.stop}" for a, s in zip(lazy.axes, region))
         )
+        self.cancel_token = token = CancelToken()
         self.worker = create_worker(
-            lazy.__getitem__, region, _start_thread=False, _ignore_errors=True
+            decode_region,
+            lazy,
+            region,
+            target,
+            self.overwrite.isChecked(),
+            self.progressed.emit,
+            token,
+            _start_thread=False,
+            _ignore_errors=True,
         )
-        self.worker.returned.connect(lambda data: self._deliver(layer, lazy, region, data, target))
+        self.worker.returned.connect(functools.partial(self._deliver, layer, region, target))
         self.worker.errored.connect(self._failed)
+        self.worker.finished.connect(self._worker_finished)
         self.decode_button.setEnabled(False)
-        self.worker.finished.connect(lambda: self.decode_button.setEnabled(True))
+        self.cancel.setEnabled(True)
+        self.bar.setValue(0)
+        self.bar.setFormat("decoding")
         self.worker.start()
         return self.worker
 
+    def cancel_decoding(self) -> None:
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+            self.bar.setFormat("cancelling…")
+
+    def _show_progress(self, event: ProgressEvent) -> None:
+        if event.stage == WRITE:
+            self.bar.setFormat("writing the TIFF")
+            return
+        self.bar.setValue(int(self.bar.maximum() * event.group / max(1, event.groups)))
+        self.bar.setFormat(f"decoding slab {event.group}/{event.groups}")
+
+    def _worker_finished(self) -> None:
+        self.worker = None
+        self.cancel_token = None
+        self.cancel.setEnabled(False)
+        self.decode_button.setEnabled(self.layer_box.count() > 0)
+
     def _deliver(
-        self,
-        layer: Any,
-        lazy: SincsArray,
-        region: tuple[slice, ...],
-        data: np.ndarray,
-        target: Path | None,
+        self, layer: Any, region: tuple[slice, ...], target: Path | None, data: np.ndarray
     ) -> None:
+        self.bar.setValue(self.bar.maximum())
+        self.bar.setFormat("done")
         if target is not None:
-            data, axes, meta = tiff_contents(lazy, data)
-            try:
-                write_tiff(target, data, axes, meta, overwrite=self.overwrite.isChecked())
-            except SincsError as exc:
-                self._failed(exc)
-                return
             self.status.setText(f"Wrote {target} ({'×'.join(map(str, data.shape))}).")
             if self.path.text() == self._default_path:
                 self.path.clear()
@@ -284,9 +326,44 @@ class RegionWidget(QWidget):
         self.finished.emit(added)
 
     def _failed(self, exc: BaseException) -> None:
-        self.status.setText(f"Failed: {exc}")
-        notify_error(str(exc) if isinstance(exc, SincsError) else f"Decoding failed: {exc}")
+        self.bar.setValue(0)
+        if isinstance(exc, CompressionCancelled):
+            self.bar.setFormat("cancelled")
+            self.status.setText("Cancelled; nothing was added or written.")
+        else:
+            self.bar.setFormat("failed")
+            self.status.setText(f"Failed: {exc}")
+            notify_error(str(exc) if isinstance(exc, SincsError) else f"Decoding failed: {exc}")
         self.finished.emit(exc)
+
+
+def decode_region(
+    lazy: SincsArray,
+    region: tuple[slice, ...],
+    target: Path | None,
+    overwrite: bool,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
+    """Decode `region` of `lazy` slab by slab (whole chunks along its first axis), reporting
+    and honouring `cancel` between slabs; written to the OME-TIFF `target` when there is one
+    (returns what was written: with a c axis for one channel of a multi-channel file)."""
+    first = region[0]
+    step = max(1, lazy.chunks[0])
+    edges = [first.start, *range((first.start // step + 1) * step, first.stop, step), first.stop]
+    slabs = []
+    for done, (start, stop) in enumerate(itertools.pairwise(edges), start=1):
+        check(cancel)
+        slabs.append(lazy[(slice(start, stop), *region[1:])])
+        report(progress, ProgressEvent(done, len(edges) - 1, 0, 0, 0.0, DECODE))
+    data = np.concatenate(slabs, axis=0)
+    if target is None:
+        return data
+    check(cancel)
+    data, axes, meta = tiff_contents(lazy, data)
+    report(progress, ProgressEvent(0, 1, 0, 0, 0.0, WRITE))
+    write_tiff(target, data, axes, meta, overwrite=overwrite)
+    return data
 
 
 def tiff_contents(lazy: SincsArray, data: np.ndarray) -> tuple[np.ndarray, str, ImageMetadata]:
