@@ -45,6 +45,10 @@ def test_round_trip_meets_the_ratio_and_reports_true_quality(compressed, kind):
     assert report.psnr > flat_psnr(data) + 1.5, "the networks learned structure"
     assert report.ssim > sincs.metrics.ssim(data, np.full(data.shape, data.mean()))
     assert report.device == "cpu"
+    error = np.abs(decoded.astype(np.float64) - data)
+    assert error[report.max_error_at] == error.max() == report.max_abs_error
+    with sincs.open_sincs(path) as lazy:
+        assert lazy.header.stats["max_abs_error_at"] == list(report.max_error_at)
 
 
 @pytest.mark.parametrize("kind", list(IMAGES))

@@ -27,7 +27,7 @@ from .codec.errors import InvalidInputError
 from .codec.format.container import check_writable, write_container
 from .codec.format.header import SUPPORTED_DTYPES, ImageMetadata
 from .codec.intensity import intensity_range, normalise
-from .codec.layout import ArrayLayout, default_axes
+from .codec.layout import CANONICAL, ArrayLayout, default_axes
 from .codec.saliency import SaliencyMethod, get_method, resolve
 from .codec.training.cluster import cluster_fitter
 from .io import read_image
@@ -72,6 +72,8 @@ class CompressionReport:
     bits: float
     device: str
     attempts: int
+    max_error_at: tuple[int, ...] | None = None
+    """Index (in `axes`) of a voxel with the largest absolute error: where to look first."""
 
     def __str__(self) -> str:
         status = "holds" if self.met else "NOT met"
@@ -258,10 +260,12 @@ def _verify_and_write(
     header = encoded.header
     data_range = max(header.intensity_max) - min(header.intensity_min)
     quality = measure_quality(encoded.source(), array5d, data_range, progress, cancel)
+    worst = _in_axes(quality.max_error_at, header.layout)
     stats = {
         "psnr": quality.psnr if math.isfinite(quality.psnr) else None,
         "ssim": quality.ssim,
         "max_abs_error": quality.max_error,
+        "max_abs_error_at": None if worst is None else list(worst),
         "device": encoded.device,
     }
     check(cancel)
@@ -294,7 +298,15 @@ def _verify_and_write(
         bits=header.bits,
         device=encoded.device,
         attempts=encoded.attempts,
+        max_error_at=worst,
     )
+
+
+def _in_axes(index5d: tuple[int, ...] | None, layout: ArrayLayout) -> tuple[int, ...] | None:
+    """A canonical (t, c, z, y, x) index in the layout's own axes."""
+    if index5d is None:
+        return None
+    return tuple(index5d[CANONICAL.index(axis)] for axis in layout.axes)
 
 
 def compress_file(

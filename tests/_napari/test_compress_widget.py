@@ -102,6 +102,19 @@ def test_compress_in_the_background_then_open_the_result(shown_viewer_with_image
     assert again.name == "nuclei (decoded 2)"
     assert widget.layer_box.currentText() == "nuclei"
 
+    # The error view: |decoded - original|, decoded where napari looks, centred on the worst.
+    error_layer = widget.show_error()
+    original = viewer_with_image.layers["nuclei"].data.astype(np.float32)
+    expected = np.abs(sincs.decode(tmp_path / "nuclei.sincs").astype(np.float32) - original)
+    assert error_layer.name == "nuclei error" and error_layer.colormap.name == "inferno"
+    np.testing.assert_array_equal(np.asarray(error_layer.data), expected)
+    assert expected[report.max_error_at] == expected.max() == report.max_abs_error
+    assert tuple(error_layer.contrast_limits) == (0.0, report.max_abs_error)
+    centre = np.asarray(viewer_with_image.scene.camera.center[-2:])
+    np.testing.assert_allclose(centre, np.asarray(report.max_error_at) * 0.5)
+    assert f"Largest error {report.max_abs_error:g} at y " in widget.result.text()
+    assert widget.layer_box.currentText() == "nuclei", "the error layer is not a candidate"
+
     # A start that fails its checks clears the last run and shows the whole message.
     widget.block.setText("abc")
     assert widget.start_compression() is None

@@ -56,7 +56,8 @@ from ..lazy import open_sincs
 from ..progress import FIT, CancelToken, ProgressClock, ProgressEvent, clock
 from .activity import ActivityBar
 from .cache import shared_cache
-from .file_layers import file_stem, layers_for
+from .error_view import ErrorArray, error_layer_kwargs, go_to
+from .file_layers import ViewerArray, file_stem, layers_for
 from .layers import axes_for, physical_metadata
 from .notify import notify_error
 
@@ -110,6 +111,7 @@ class CompressWidget(QWidget):
         self.worker: Any = None
         self.cancel_token: CancelToken | None = None
         self.report: CompressionReport | None = None
+        self._compressed: Any = None
         self.preview_worker: Any = None
         self._clock = ProgressClock()
         self._activity: ActivityBar | None = None
@@ -234,6 +236,12 @@ class CompressWidget(QWidget):
         self.result.setWordWrap(True)
         self.open_result = QPushButton("Open result beside the original")
         self.open_result.setEnabled(False)
+        self.show_error_button = QPushButton("Show error")
+        self.show_error_button.setToolTip(
+            "Add |decoded − original| over the original (decoded only where you look) and go "
+            "to the voxel with the largest error"
+        )
+        self.show_error_button.setEnabled(False)
 
     def _lay_out(self) -> None:
         form = QFormLayout()
@@ -266,7 +274,7 @@ class CompressWidget(QWidget):
         outer.addWidget(self.progress)
         outer.addWidget(self.stage_line)
         outer.addWidget(self.result)
-        outer.addWidget(self.open_result)
+        outer.addLayout(_row(self.open_result, self.show_error_button))
         outer.addStretch()
 
     def _connect(self) -> None:
@@ -286,6 +294,7 @@ class CompressWidget(QWidget):
         self.start.clicked.connect(self.start_compression)
         self.cancel.clicked.connect(self.cancel_running)
         self.open_result.clicked.connect(self.open_output)
+        self.show_error_button.clicked.connect(self.show_error)
         self._reported.connect(self._show_progress)
         events = self.viewer.layers.events
         events.inserted.connect(self._layer_inserted)
@@ -644,6 +653,7 @@ class CompressWidget(QWidget):
         self.worker = create_worker(
             compress, data, path, **kwargs, _start_thread=False, _ignore_errors=True
         )
+        self._compressed = layer
         self.worker.returned.connect(self._done)
         self.worker.errored.connect(self._failed)
         self.worker.finished.connect(self._worker_finished)
@@ -658,6 +668,7 @@ class CompressWidget(QWidget):
         """Forget the last run, so that nothing shown can be taken for this run's outcome."""
         self.report = None
         self.open_result.setEnabled(False)
+        self.show_error_button.setEnabled(False)
         self.progress.setValue(0)
         self.progress.setFormat("idle")
         self.stage_line.setText("")
@@ -742,6 +753,7 @@ class CompressWidget(QWidget):
             f"{'holds' if report.met else 'NOT reached'}"
         )
         self.open_result.setEnabled(True)
+        self.show_error_button.setEnabled(True)
         self.finished.emit(report)
 
     def _failed(self, exc: BaseException) -> None:
@@ -782,6 +794,34 @@ class CompressWidget(QWidget):
             self.viewer.add_image(data, **kwargs)
             for data, kwargs, _ in layers_for(lazy, shared_cache(), name=base)
         ]
+
+    def show_error(self) -> Any:
+        """Add the error layer of the last result over the layer it came from, and go to the
+        largest error (returns the layer)."""
+        layer, report = self._compressed, self.report
+        if report is None:
+            return None
+        if layer is None or layer not in self.viewer.layers:
+            notify_error("The compressed layer is no longer in the viewer; open it again.")
+            return None
+        try:
+            lazy = open_sincs(report.path, cache_bytes=0)
+            lazy.cache = shared_cache()
+            error = ErrorArray(self._data(layer), ViewerArray(lazy))
+        except (SincsError, ValueError) as exc:
+            notify_error(f"Cannot show the error of {Path(report.path).name}: {exc}")
+            return None
+        added = self.viewer.add_image(
+            error, rgb=False, **error_layer_kwargs(layer, report.max_abs_error)
+        )
+        if report.max_error_at is not None:
+            go_to(self.viewer, layer, report.max_error_at)
+            where = ", ".join(f"{a} {i}" for a, i in zip(report.axes, report.max_error_at))
+            self.result.setText(
+                f"{self.result.text()}\nLargest error {report.max_abs_error:g} at {where}: the "
+                f"view is there, '{added.name}' is bright where the file differs."
+            )
+        return added
 
 
 def otsu_thresholds(data: Any, axes: str) -> list[float]:

@@ -52,23 +52,29 @@ def ssim(original: np.ndarray, decoded: np.ndarray, data_range: float | None = N
 
 
 class QualityAccumulator:
-    """PSNR, mean-slice SSIM and largest error built up slice by slice (memory: one slice)."""
+    """PSNR, mean-slice SSIM and largest error (and where it is) built up slice by slice
+    (memory: one slice)."""
 
     def __init__(self, data_range: float, with_ssim: bool = True) -> None:
         self.data_range = data_range or 1.0
         self.with_ssim = with_ssim
         self.squared_error = 0.0
         self.max_error = 0.0
+        self.max_error_at: tuple[int, ...] | None = None
         self.count = 0
         self.ssim_values: list[float] = []
 
-    def add(self, original: np.ndarray, decoded: np.ndarray) -> None:
-        """Add one or more (y, x) planes."""
+    def add(self, original: np.ndarray, decoded: np.ndarray, where: tuple[int, ...] = ()) -> None:
+        """Add one or more (y, x) planes; `where` is the index of these planes on the axes
+        before them, so that the largest error has a place (`where` + its index in them)."""
         a = np.asarray(original, dtype=np.float64)
         b = np.asarray(decoded, dtype=np.float64)
         difference = np.abs(a - b)
         self.squared_error += float(np.sum(difference**2))
-        self.max_error = max(self.max_error, float(difference.max()) if difference.size else 0.0)
+        if difference.size and (self.max_error_at is None or difference.max() > self.max_error):
+            worst = np.unravel_index(int(np.argmax(difference)), difference.shape)
+            self.max_error = float(difference[worst])
+            self.max_error_at = tuple(where) + tuple(int(i) for i in worst)
         self.count += a.size
         if self.with_ssim:
             for pa, pb in zip(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])):

@@ -21,14 +21,20 @@ from ..saliency import SaliencyMap
 from ..training.cluster import ClusterFitter
 from .planning import Design
 
-# Stats written after verification, at their longest: the header's size is reserved with them.
-_STATS_PLACEHOLDER = {
-    "psnr": 12.345678901234,
-    "ssim": 0.123456789012,
-    "ratio": 123.45678901234,
-    "seconds": 1234.5678901234,
-    "device": "cuda:0",
-}
+# The longest a float takes in the header's JSON (17 significant digits and a 3-digit exponent).
+_LONGEST_FLOAT = -1.2345678901234567e-300
+
+
+def _longest_stats(shape: tuple[int, ...]) -> dict:
+    """The stats written after verification (api._verify_and_write), at their longest: the
+    header's size is reserved with them, so that writing them never breaks the byte budget."""
+    return {
+        "psnr": _LONGEST_FLOAT,
+        "ssim": _LONGEST_FLOAT,
+        "max_abs_error": _LONGEST_FLOAT,
+        "max_abs_error_at": [n - 1 for n in shape],
+        "device": "cuda:1234",
+    }
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class Job:
 def header_bytes(header: FileHeader) -> int:
     """Bytes of everything but the blobs, with room for the stats written after verification."""
     data = header.to_dict()
-    data["stats"] = dict(_STATS_PLACEHOLDER)
+    data["stats"] = _longest_stats(header.layout.shape)
     blobs = get_family(header.model.family).blob_count(header.plan)
     return len(pack(data, [])) + INDEX_ENTRY.size * blobs + 8
 

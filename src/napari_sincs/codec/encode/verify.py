@@ -22,7 +22,8 @@ def measure_quality(
     cancel: CancelToken | None = None,
     with_ssim: bool = True,
 ) -> QualityAccumulator:
-    """PSNR, SSIM and largest absolute error of a file, one (y, x) plane at a time."""
+    """PSNR, SSIM and largest absolute error (at a canonical (t, c, z, y, x) index) of a file,
+    one (y, x) plane at a time."""
     decoder = Decoder(source)
     quality = QualityAccumulator(data_range, with_ssim=with_ssim)
     t_count, c_count, z_count = array5d.shape[:3]
@@ -38,7 +39,7 @@ def measure_quality(
                     slice(None),
                     slice(None),
                 )
-                quality.add(array5d[t, c, z], decoder.decode(region)[0, 0, 0])
+                quality.add(array5d[t, c, z], decoder.decode(region)[0, 0, 0], (t, c, z))
                 done += 1
             check(cancel)
             report(progress, ProgressEvent(done, planes, 0, 0, 0.0, VERIFY))
