@@ -169,3 +169,32 @@ def test_demo_round_trips_the_sample_with_progress(tmp_path, capsys):
     assert "region 10:20,16:48,16:48 decoded alone" in captured.out
     assert "fitting" in captured.err, "the demo shows the progress of a minutes-long compression"
     assert (tmp_path / "preview.png").is_file() and (tmp_path / "nuclei3d.sincs").is_file()
+
+
+def test_a_folder_is_compressed_file_by_file_past_one_that_fails(tmp_path, data_dir, capsys):
+    import shutil
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(data_dir / "nuclei2d_crop.tif", folder / "a.ome.tif")
+    shutil.copy(data_dir / "nuclei3d_crop.tif", folder / "b.tif")
+    (folder / "c.tif").write_bytes(b"not a tiff")
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    fast = ["--ratio", "20", "--steps", "60", "-q"]
+    assert main(["compress", str(folder), "-o", str(out), *fast, "--json"]) == EXIT_ERROR
+    captured = capsys.readouterr()
+    reports = json.loads(captured.out)
+    assert [r["path"] for r in reports] == [str(out / "a.sincs"), str(out / "b.sincs")]
+    assert sorted(p.name for p in out.iterdir()) == ["a.sincs", "b.sincs"]
+    assert "sincs: error: c.tif: " in captured.err
+    assert "sincs: 2 of 3 compressed; failed: c.tif" in captured.err
+
+    # Several files beside themselves; one output file for several inputs is refused.
+    a, b = folder / "a.ome.tif", folder / "b.tif"
+    assert main(["compress", str(a), str(b), *fast]) == 0
+    assert (folder / "a.sincs").is_file() and (folder / "b.sincs").is_file()
+    assert main(["compress", str(a), str(b), "-o", str(tmp_path / "x.sincs"), *fast]) == 1
+    assert "give -o a folder" in capsys.readouterr().err
+    assert main(["compress", str(tmp_path / "images"), str(a), "-o", str(out), *fast]) == 1
+    assert "several inputs would be written to a.sincs" in capsys.readouterr().err

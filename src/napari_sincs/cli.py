@@ -1,9 +1,10 @@
-"""The `sincs` command line: compress, decompress, info, demo.
+"""The `sincs` command line: compress (one image, several, or a folder), decompress, info, demo.
 
 Exit status: 0 done; 1 an error the user can fix, printed as one line `sincs: error: ...`
 (also when a reader such as `| head` stops early); 2 a usage error (argparse's own); 3 a file
 was written but `--strict` asked for a PSNR or error bound it did not reach; 130 cancelled
-with Ctrl-C (no file written). Global options (-v) go before or after the subcommand.
+with Ctrl-C (no file written). A batch goes on past an image that fails, and exits 1 at the
+end if any did. Global options (-v) go before or after the subcommand.
 """
 
 from __future__ import annotations
@@ -26,8 +27,16 @@ from .cli_analysis import register as register_analysis
 from .cli_analysis import shown
 from .codec import families, presets, saliency
 from .codec.config import CompressionConfig, parse_block
-from .codec.errors import CompressionCancelled, InvalidConfigError, InvalidInputError, SincsError
-from .io import write_tiff
+from .codec.errors import (
+    CompressionCancelled,
+    InvalidConfigError,
+    InvalidInputError,
+    MissingFileError,
+    OutputError,
+    SincsError,
+)
+from .io import IMAGE_SUFFIXES, write_tiff
+from .ome_zarr import is_zarr
 from .progress import FIT, STAGE_WORDS, CancelToken, ProgressEvent, stage_fraction
 
 EXIT_ERROR = 1
@@ -123,8 +132,7 @@ class _ProgressBar:
             self.bar.close()
 
 
-def _compress(args: argparse.Namespace) -> int:
-    output = Path(args.output) if args.output else Path(args.input).with_suffix(".sincs")
+def _config(args: argparse.Namespace) -> CompressionConfig:
     settings = {
         key: value
         for key, value in {
@@ -147,35 +155,113 @@ def _compress(args: argparse.Namespace) -> int:
         settings["max_error"] = args.max_error
     if args.psnr is not None:
         settings["psnr"] = args.psnr
-    config = CompressionConfig(ratio=args.ratio, **settings)
+    return CompressionConfig(ratio=args.ratio, **settings)
+
+
+def batch_inputs(names: Sequence[str]) -> list[Path]:
+    """The images to compress: each file or zarr store named, and the images in each folder
+    named (not its subfolders), in name order."""
+    inputs: list[Path] = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir() and not is_zarr(path):
+            found = sorted(
+                p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES or is_zarr(p)
+            )
+            if not found:
+                raise MissingFileError(
+                    f"the folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)} or zarr)."
+                )
+            inputs.extend(found)
+        else:
+            inputs.append(path)
+    return inputs
+
+
+def batch_outputs(inputs: Sequence[Path], output: str | None) -> list[Path]:
+    """Where each input goes: `output` for one input; for several, `output` is a folder (made
+    if missing; default: beside each input), and two inputs may not land on one file."""
+    if len(inputs) == 1 and not (output and Path(output).is_dir()):
+        return [Path(output) if output else _sincs_name(inputs[0], inputs[0].parent)]
+    folder = Path(output) if output else None
+    if folder is not None and folder.suffix == ".sincs":
+        raise OutputError(
+            f"{len(inputs)} inputs cannot all go to {folder.name}; give -o a folder instead."
+        )
+    outputs = [_sincs_name(p, folder or p.parent) for p in inputs]
+    clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
+    if clashes:
+        raise OutputError(
+            f"several inputs would be written to {', '.join(clashes)}; compress them apart."
+        )
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    return outputs
+
+
+def _sincs_name(source: Path, folder: Path) -> Path:
+    """name.ome.tif -> name.sincs (every suffix of an image name goes)."""
+    stem = source.name
+    for suffix in (".zarr", *IMAGE_SUFFIXES, ".ome"):
+        stem = stem.removesuffix(suffix).removesuffix(suffix.upper())
+    return folder / f"{stem}.sincs"
+
+
+def _compress(args: argparse.Namespace) -> int:
+    config = _config(args)
+    inputs = batch_inputs(args.input)
+    outputs = batch_outputs(inputs, args.output)
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
-    bar = _ProgressBar(args.quiet)
+    reports, failed, missed = [], [], []
     try:
-        report = compress_file(
-            args.input,
-            output,
-            axes=args.axes,
-            config=config,
-            progress=bar,
-            cancel=cancel,
-            overwrite=args.force,
-            scheduler=args.scheduler,
-            workers=args.workers,
-        )
+        for number, (source, output) in enumerate(zip(inputs, outputs), start=1):
+            if len(inputs) > 1 and not args.quiet:
+                print(f"[{number}/{len(inputs)}] {source} -> {output}", file=sys.stderr)
+            bar = _ProgressBar(args.quiet)
+            try:
+                report = compress_file(
+                    source,
+                    output,
+                    axes=args.axes,
+                    config=config,
+                    progress=bar,
+                    cancel=cancel,
+                    overwrite=args.force,
+                    scheduler=args.scheduler,
+                    workers=args.workers,
+                )
+            except CompressionCancelled:
+                raise
+            except SincsError as exc:
+                if len(inputs) == 1:
+                    raise
+                print(f"sincs: error: {source.name}: {exc}", file=sys.stderr)
+                failed.append(source)
+                continue
+            finally:
+                bar.close()
+            reports.append(report)
+            if not args.json:
+                print(report)
+            if not report.met:
+                missed.append(report)
+                word = "error" if args.strict else "warning"
+                print(f"sincs: {word}: {report.guarantee} was not reached", file=sys.stderr)
     finally:
-        bar.close()
         signal.signal(signal.SIGINT, previous)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report)
-    if not report.met:
-        word = "error" if args.strict else "warning"
-        print(f"sincs: {word}: {report.guarantee} was not reached", file=sys.stderr)
-        if args.strict:
-            return EXIT_MISSED
-    return 0
+        dicts = [r.to_dict() for r in reports]
+        print(json.dumps(dicts[0] if len(inputs) == 1 else dicts, indent=2))
+    if len(inputs) > 1:
+        print(
+            f"sincs: {len(reports)} of {len(inputs)} compressed"
+            + (f"; failed: {', '.join(p.name for p in failed)}" if failed else ""),
+            file=sys.stderr,
+        )
+    if failed:
+        return EXIT_ERROR
+    return EXIT_MISSED if missed and args.strict else 0
 
 
 def _decompress(args: argparse.Namespace) -> int:
@@ -295,9 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_compress(commands: argparse._SubParsersAction) -> None:
-    c = commands.add_parser("compress", help="compress a TIFF/PNG into a .sincs file")
-    c.add_argument("input", help="TIFF, OME-TIFF, ImageJ TIFF, PNG or JPEG")
-    c.add_argument("-o", "--output", help="output .sincs (default: input name with .sincs)")
+    c = commands.add_parser("compress", help="compress TIFF/PNG/zarr images into .sincs files")
+    c.add_argument(
+        "input",
+        nargs="+",
+        help="TIFF, OME-TIFF, ImageJ TIFF, PNG, JPEG or (OME-)Zarr; several, or a folder of "
+        "them, are compressed one after the other with the same settings",
+    )
+    c.add_argument(
+        "-o",
+        "--output",
+        help="output .sincs (default: input name with .sincs); with several inputs a folder",
+    )
     c.add_argument("--ratio", type=float, default=100.0, help="target compression ratio (100)")
     c.add_argument("--psnr", type=float, help="smallest file with at least this PSNR (dB)")
     c.add_argument(

@@ -21,6 +21,10 @@ from .codec.layout import ArrayLayout, default_axes
 from .lazy import normalise_key
 from .ome_zarr import is_zarr, read_zarr
 
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf")
+IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png", ".jpg", ".jpeg")
+"""Image files read_image reads (besides zarr stores)."""
+
 _TIFF_AXES = {"T": "t", "C": "c", "S": "c", "Z": "z", "Y": "y", "X": "x"}
 _UNKNOWN = "QIRL"
 LAZY_BYTES = 512 << 20
@@ -191,7 +195,7 @@ def read_image(
         return LoadedImage(*read_zarr(source, axes))
     if not source.is_file():
         raise MissingFileError(f"{source} does not exist or is not a file; check the path.")
-    if source.suffix.lower() in (".tif", ".tiff", ".btf"):
+    if source.suffix.lower() in TIFF_SUFFIXES:
         return _read_tiff(source, axes, lazy)
     try:
         from PIL import Image

@@ -11,6 +11,16 @@ import napari_sincs as sincs
 from helpers import FAST, load
 
 
+@pytest.fixture(autouse=True)
+def remembered_settings(tmp_path_factory):
+    """Each test's widgets remember into a folder of their own, never the user's settings."""
+    from qtpy.QtCore import QSettings
+
+    folder = tmp_path_factory.mktemp("settings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sincs_files(tmp_path_factory) -> dict[str, Path]:
     """.sincs files of the test crops: 3D with voxel size, 2D+T, and three named channels."""

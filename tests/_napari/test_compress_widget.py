@@ -432,3 +432,29 @@ def test_a_learned_preview_runs_in_the_background_and_cancels(viewer_with_image,
     assert widget.progress.format() == "preview cancelled"
     assert widget.saliency_layer(viewer_with_image.layers["nuclei"]) is None
     assert widget.start.isEnabled()
+
+
+def test_settings_are_remembered_for_the_next_launch_but_not_overwrite(
+    viewer_with_image, make_napari_viewer, remembered_settings
+):
+    first = CompressWidget(viewer_with_image)
+    first.mode.setCurrentText("PSNR")
+    first.psnr.setValue(42.5)
+    first.ratio.setValue(250)
+    first.saliency.setCurrentText("learned")
+    first.family.setCurrentText("grid")
+    first.preset.setCurrentText("best")
+    first.steps.setValue(1234)
+    first.block.setText("32,32")
+    first.block.editingFinished.emit()
+    first.overwrite.setChecked(True)
+    assert list(remembered_settings.rglob("*.ini")), "kept in the test's own settings folder"
+
+    later = CompressWidget(_with_images(make_napari_viewer()))
+    assert later.mode.currentText() == "PSNR" and later.psnr.value() == 42.5
+    assert later.ratio.value() == 250 and later.saliency.currentText() == "learned"
+    assert later.family.currentText() == "grid" and later.preset.currentText() == "best"
+    assert later.steps.value() == 1234, "restored after Networks and Preset, which set it"
+    assert later.block.text() == "32,32"
+    assert not later.overwrite.isChecked()
+    assert later.psnr.isVisibleTo(later), "the PSNR row follows the restored guarantee"

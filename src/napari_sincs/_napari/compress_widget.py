@@ -54,6 +54,7 @@ from ..codec.layout import ArrayLayout
 from ..codec.saliency.threshold import channel_thresholds
 from ..lazy import open_sincs
 from ..progress import FIT, CancelToken, ProgressClock, ProgressEvent, clock
+from . import remembered
 from .activity import ActivityBar
 from .cache import shared_cache
 from .error_view import ErrorArray, error_layer_kwargs, go_to
@@ -131,6 +132,8 @@ class CompressWidget(QWidget):
         self._make_run_controls()
         self._lay_out()
         self._connect()
+        remembered.restore(self._remembered())
+        remembered.remember(self._remembered())
         self._refresh_layers()
 
     def _make_target_controls(self) -> None:
@@ -242,6 +245,25 @@ class CompressWidget(QWidget):
             "to the voxel with the largest error"
         )
         self.show_error_button.setEnabled(False)
+
+    def _remembered(self) -> dict[str, Any]:
+        """The settings kept between launches, in the order they are restored (Steps last:
+        Networks and Preset set it)."""
+        return {
+            "guarantee": self.mode,
+            "ratio": self.ratio,
+            "psnr": self.psnr,
+            "max_error": self.max_error,
+            "time_groups": self.time_groups,
+            "block": self.block,
+            "saliency": self.saliency,
+            "otsu": self.otsu,
+            "threshold": self.threshold,
+            "floor": self.floor,
+            "preset": self.preset,
+            "family": self.family,
+            "steps": self.steps,
+        }
 
     def _lay_out(self) -> None:
         form = QFormLayout()
