@@ -458,3 +458,27 @@ def test_settings_are_remembered_for_the_next_launch_but_not_overwrite(
     assert later.block.text() == "32,32"
     assert not later.overwrite.isChecked()
     assert later.psnr.isVisibleTo(later), "the PSNR row follows the restored guarantee"
+
+
+def test_axes_and_voxel_size_come_from_the_file_napari_opened(make_napari_viewer, qtbot, tmp_path):
+    import tifffile
+
+    movie = load("cell_migration_crop.tif")
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(
+        path, movie, imagej=True, metadata={"axes": "TYX", "unit": "um"}, resolution=(2.0, 2.0)
+    )
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari")
+    assert tuple(layer.scale) == (1, 1, 1), "napari's own reader drops the voxel size"
+    widget = CompressWidget(viewer)
+    assert widget.axes.text() == "tyx"
+    assert "axes and voxel size from its file" in widget.info.text()
+    _fast(widget, tmp_path / "movie.sincs")
+    with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
+        widget.start_compression()
+    assert isinstance(blocker.args[0], sincs.CompressionReport)
+    with sincs.open_sincs(tmp_path / "movie.sincs") as lazy:
+        assert lazy.axes == "tyx"
+        assert lazy.header.metadata.scale == {"y": 0.5, "x": 0.5}
+        assert lazy.header.metadata.units == {"y": "µm", "x": "µm"}

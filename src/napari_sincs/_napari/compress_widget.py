@@ -59,7 +59,7 @@ from .activity import ActivityBar
 from .cache import shared_cache
 from .error_view import ErrorArray, error_layer_kwargs, go_to
 from .file_layers import ViewerArray, file_stem, layers_for
-from .layers import axes_for, physical_metadata
+from .layers import axes_for, names_axes, physical_metadata, source_metadata
 from .notify import notify_error
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class CompressWidget(QWidget):
         self._ticker.timeout.connect(self._redraw_clock)
         self._last_emit = 0.0
         self._described: Any = None
+        self._source: tuple[str, Any] | None = None
         self._default_output = ""
         self._inserted: Any = None
         self._refused = False
@@ -409,15 +410,31 @@ class CompressWidget(QWidget):
         self._described = layer
         data = self._data(layer)
         axes = axes_for(data.ndim, layer.axis_labels, layer.rgb)
+        self._source = None
+        if not names_axes(layer.axis_labels, data.ndim, layer.rgb):
+            self._source = source_metadata(layer, data.shape)
+        if self._source is not None:
+            axes = self._source[0]
         self.axes.setText(axes)
         dtype = np.dtype(data.dtype)
         shape = " × ".join(map(str, data.shape))
         nbytes = math.prod(data.shape) * dtype.itemsize
-        self.info.setText(f"{shape} ({axes}) · {dtype} · {_size(nbytes)}")
+        origin = "" if self._source is None else " · axes and voxel size from its file"
+        self.info.setText(f"{shape} ({axes}) · {dtype} · {_size(nbytes)}{origin}")
         if self.output.text() in ("", self._default_output):
             self._default_output = str(_folder_of(layer) / f"{file_stem(layer.name)}.sincs")
             self.output.setText(self._default_output)
         self._show_otsu()
+
+    def _physical(self, layer: Any, axes: str) -> tuple[dict[str, float], dict[str, str]]:
+        """Voxel size and units: the layer's, or, where the layer has none (napari's own TIFF
+        reader sets none), those of the file it came from."""
+        scale, units = physical_metadata(axes, layer.scale, getattr(layer, "units", None))
+        if self._source is not None and not scale and not units:
+            meta = self._source[1]
+            scale = {a: v for a, v in meta.scale.items() if a in axes}
+            units = {a: v for a, v in meta.units.items() if a in axes}
+        return scale, units
 
     def _choose_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -646,7 +663,7 @@ class CompressWidget(QWidget):
             data = np.asarray(self._data(layer))
             axes = self.axes.text().strip().lower()
             ArrayLayout(axes, data.shape)
-            scale, units = physical_metadata(axes, layer.scale, getattr(layer, "units", None))
+            scale, units = self._physical(layer, axes)
             painted = self.saliency_layer(layer)
             edited = None
             if painted is not None:

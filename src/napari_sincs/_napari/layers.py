@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from ..codec.errors import SincsError
+from ..codec.format.header import ImageMetadata
 from ..codec.layout import CANONICAL, default_axes
+
+log = logging.getLogger(__name__)
 
 
 def axes_for(ndim: int, labels: Sequence[Any] | None, rgb: bool = False) -> str:
@@ -19,6 +25,38 @@ def axes_for(ndim: int, labels: Sequence[Any] | None, rgb: bool = False) -> str:
     if len(names) == ndim and _valid("".join(names)):
         return "".join(names)
     return default_axes(ndim)
+
+
+def names_axes(labels: Sequence[Any] | None, ndim: int, rgb: bool = False) -> bool:
+    """Whether a layer's axis labels name its axes (napari's defaults, '-3', '-2', '-1', do not)."""
+    names = "".join(str(label).lower() for label in (labels or []))
+    if rgb:
+        return len(names) == ndim - 1 and _valid(names + "c")
+    return len(names) == ndim and _valid(names)
+
+
+def source_metadata(layer: Any, shape: Sequence[int]) -> tuple[str, ImageMetadata] | None:
+    """Axes and metadata from the file a layer was opened from, when that file names its axes
+    and holds an array of the layer's shape (napari's own TIFF reader keeps neither the axes nor
+    the voxel size of an ImageJ or OME-TIFF). Reads the file's header only."""
+    from ..io import TIFF_SUFFIXES, read_image
+
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path or Path(path).suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    try:
+        image = read_image(path, lazy=True)
+    except (SincsError, OSError, ValueError) as exc:
+        log.info("no metadata from %s: %s", path, exc)
+        return None
+    try:
+        if image.guessed or tuple(image.data.shape) != tuple(shape):
+            return None
+        return image.axes, image.metadata
+    finally:
+        close = getattr(image.data, "close", None)
+        if close is not None:
+            close()
 
 
 def _valid(axes: str) -> bool:
