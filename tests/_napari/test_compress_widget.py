@@ -15,6 +15,7 @@ from napari_sincs._napari.compress_widget import (
     LEVELS_KEY,
     CompressWidget,
     decoded_name,
+    level_weights,
     saliency_labels,
     saliency_weights,
 )
@@ -167,6 +168,7 @@ def test_saliency_preview_is_a_paintable_layer_that_compression_uses(
     widget = CompressWidget(viewer_with_image)
     preview = _preview(widget, qtbot)
     assert preview.name == "nuclei saliency"
+    assert widget.legend.text().startswith("Label 1: salient (weight 1) · 0: background")
     image = viewer_with_image.layers["nuclei"].data
     expected = sincs.saliency_map(image) >= 1
     np.testing.assert_array_equal(preview.data.astype(bool), expected)
@@ -231,8 +233,14 @@ def test_learned_preview_shows_four_levels_of_weight_that_map_back(viewer_with_i
     weights = sincs.saliency_map(image, saliency="learned", saliency_floor=floor)
     np.testing.assert_array_equal(preview.data, saliency_labels(weights, floor, LEARNED_LEVELS))
     assert preview.data.min() == 0 and preview.data.max() == LEARNED_LEVELS
-    back = floor + (1 - floor) * saliency_weights(preview.data, LEARNED_LEVELS)
+    back = saliency_weights(preview.data, LEARNED_LEVELS, floor)
     assert np.abs(back - weights).max() <= (1 - floor) / LEARNED_LEVELS + 1e-6
+    assert widget.legend.isVisibleTo(widget)
+    first = level_weights(LEARNED_LEVELS, floor)[1]
+    assert widget.legend.text().startswith(f"Label → sampling weight: 0: 0.30 · 1: {first:.2f}")
+    assert list(preview.features["sampling weight"]) == level_weights(LEARNED_LEVELS, floor)
+    widget.floor.setValue(0.5)
+    assert "0: 0.50 · 1: 0.62" in widget.legend.text(), "the legend follows the floor"
 
 
 def test_painted_labels_of_a_threshold_preview_count_as_salient_whatever_their_value():
@@ -482,3 +490,15 @@ def test_axes_and_voxel_size_come_from_the_file_napari_opened(make_napari_viewer
         assert lazy.axes == "tyx"
         assert lazy.header.metadata.scale == {"y": 0.5, "x": 0.5}
         assert lazy.header.metadata.units == {"y": "µm", "x": "µm"}
+
+
+def test_the_ratio_box_says_why_it_does_not_take_a_ratio(viewer_with_image, qtbot):
+    widget = CompressWidget(viewer_with_image)
+    widget.ratio.setValue(1_000_000)
+    assert widget.ratio.value() == 1_000_000, "no silent clamp at any ratio worth asking"
+    widget.ratio.lineEdit().selectAll()
+    qtbot.keyClicks(widget.ratio.lineEdit(), "1")
+    assert widget.ratio_hint.isVisibleTo(widget)
+    assert "1× is not taken" in widget.ratio_hint.text() and "lossless" in widget.ratio_hint.text()
+    qtbot.keyClicks(widget.ratio.lineEdit(), "5")
+    assert not widget.ratio_hint.isVisibleTo(widget) and widget.ratio.value() == 15

@@ -71,6 +71,9 @@ SALIENCY_SUFFIX = " saliency"
 LEVELS_KEY = "sincs_saliency_levels"
 GENERATED_KEY = "sincs_saliency_generated"
 QUALITY_MODES = ("ratio", "PSNR", "max error", "lossless")
+RATIO_RANGE = (1.1, 10_000_000.0)
+"""What the ratio box takes: above 1 (the codec's own limit) and far beyond any reachable
+ratio, so that the box never clamps a value silently; Start names the highest that fits."""
 PROGRESS_INTERVAL = 0.05
 CLOCK_INTERVAL_MS = 1000
 """How often the elapsed time is redrawn between progress events (a long stage sends few)."""
@@ -91,9 +94,26 @@ def saliency_labels(weights: np.ndarray, floor: float, levels: int) -> np.ndarra
     return np.ceil(np.clip(above, 0, 1) * levels - 1e-6).astype(np.uint8)
 
 
-def saliency_weights(labels: Any, levels: int) -> np.ndarray:
-    """Painted labels back to weights in [0, 1] (any label above `levels` counts as salient)."""
-    return np.minimum(np.asarray(labels, dtype=np.float32) / max(1, int(levels)), 1.0)
+def saliency_weights(labels: Any, levels: int, floor: float = 0.0) -> np.ndarray:
+    """Painted labels back to weights: label k of `levels` is the top of its band above the
+    floor, floor + (1 - floor) k / levels (0 is the floor, any label above `levels` counts as
+    fully salient)."""
+    above = np.minimum(np.asarray(labels, dtype=np.float32) / max(1, int(levels)), 1.0)
+    return np.float32(floor) + np.float32(1 - floor) * above
+
+
+def level_weights(levels: int, floor: float) -> list[float]:
+    """The sampling weight each label 0..levels stands for (the legend of the preview)."""
+    return [float(w) for w in saliency_weights(np.arange(levels + 1), levels, floor)]
+
+
+def legend_text(levels: int, floor: float) -> str:
+    """One line that says what each label of the preview means when compression starts."""
+    weights = level_weights(levels, floor)
+    if levels == 1:
+        return f"Label 1: salient (weight 1) · 0: background (weight {floor:g}, the floor)"
+    parts = [f"{k}: {w:.2f}" for k, w in enumerate(weights)]
+    return f"Label → sampling weight: {' · '.join(parts)} (0 = the floor, {levels} = full)"
 
 
 class CompressWidget(QWidget):
@@ -147,7 +167,12 @@ class CompressWidget(QWidget):
         self.mode = QComboBox()
         self.mode.addItems(list(QUALITY_MODES))
         self.mode.setToolTip("What the file must guarantee")
-        self.ratio = QDoubleSpinBox(minimum=2, maximum=100000, value=100, decimals=1)
+        self.ratio = QDoubleSpinBox(
+            minimum=RATIO_RANGE[0], maximum=RATIO_RANGE[1], value=100, decimals=1
+        )
+        self.ratio_hint = QLabel()
+        self.ratio_hint.setWordWrap(True)
+        self.ratio_hint.setVisible(False)
         self.ratio.setSuffix(" ×")
         self.ratio.setToolTip(
             "How many times smaller than the raw data the file must be. With a PSNR target it "
@@ -197,6 +222,12 @@ class CompressWidget(QWidget):
         self.floor.setToolTip(
             "Sampling weight of voxels that are not salient (1 = salient): above 0 so that "
             "background is still learned"
+        )
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        self.legend.setToolTip(
+            "What each label of the saliency layer means when compression starts (hover the "
+            "layer: napari's status bar shows the weight under the cursor)"
         )
         self.preview_button = QPushButton("Preview saliency")
         self.preview_button.setToolTip(
@@ -275,6 +306,7 @@ class CompressWidget(QWidget):
             ("Axes", self.axes),
             ("Guarantee", self.mode),
             ("Target ratio", self.ratio),
+            ("", self.ratio_hint),
             ("Target PSNR", self.psnr),
             ("Max error", self.max_error),
             ("Time groups", self.time_groups),
@@ -283,6 +315,7 @@ class CompressWidget(QWidget):
             ("Threshold", _row(self.threshold, self.otsu, self.otsu_value)),
             ("Floor", self.floor),
             ("", self.preview_button),
+            ("", self.legend),
             ("Preset", self.preset),
             ("Networks", self.family),
             ("Steps", self.steps),
@@ -304,6 +337,8 @@ class CompressWidget(QWidget):
         self.layer_box.currentIndexChanged.connect(self._layer_changed)
         self.layer_box.activated.connect(self._layer_picked)
         self.mode.currentTextChanged.connect(self._mode_changed)
+        self.ratio.lineEdit().textEdited.connect(self._check_ratio_text)
+        self.ratio.valueChanged.connect(lambda *args: self.ratio_hint.setVisible(False))
         self._mode_changed()
         self.otsu.toggled.connect(lambda on: self.threshold.setEnabled(not on))
         self.otsu.toggled.connect(self._show_otsu)
@@ -311,6 +346,7 @@ class CompressWidget(QWidget):
         self.otsu.toggled.connect(self._refresh_preview)
         self.threshold.valueChanged.connect(self._refresh_preview)
         self.preview_button.clicked.connect(self._preview_clicked)
+        self.floor.valueChanged.connect(self._show_legend)
         self.family.currentTextChanged.connect(self._show_default_steps)
         self.preset.currentTextChanged.connect(self._show_default_steps)
         self.browse.clicked.connect(self._choose_output)
@@ -404,6 +440,7 @@ class CompressWidget(QWidget):
                 if self._image_layers()
                 else "No image layer: open an image first."
             )
+            self._show_legend()
             return
         if layer is self._described:
             return
@@ -425,6 +462,7 @@ class CompressWidget(QWidget):
             self._default_output = str(_folder_of(layer) / f"{file_stem(layer.name)}.sincs")
             self.output.setText(self._default_output)
         self._show_otsu()
+        self._show_legend()
 
     def _physical(self, layer: Any, axes: str) -> tuple[dict[str, float], dict[str, str]]:
         """Voxel size and units: the layer's, or, where the layer has none (napari's own TIFF
@@ -444,6 +482,23 @@ class CompressWidget(QWidget):
             self.output.setText(path if path.endswith(".sincs") else f"{path}.sincs")
 
     # settings ---------------------------------------------------------------------------
+
+    def _check_ratio_text(self, *args: Any) -> None:
+        """Say why a typed ratio is not taken, instead of letting the box silently keep its
+        old value (a ratio of 1 or less would not compress)."""
+        text = self.ratio.cleanText().replace(",", ".")
+        try:
+            typed = float(text)
+        except ValueError:
+            typed = None
+        low = RATIO_RANGE[0]
+        if typed is not None and typed < low:
+            self.ratio_hint.setText(
+                f"{typed:g}× is not taken (the ratio stays {self.ratio.value():g}×): a ratio must "
+                f"be at least {low:g}×. For a file that decodes bit for bit choose Guarantee: "
+                "lossless."
+            )
+        self.ratio_hint.setVisible(typed is not None and typed < low)
 
     def _mode_changed(self, *args: Any) -> None:
         mode = self.mode.currentText()
@@ -557,8 +612,22 @@ class CompressWidget(QWidget):
                 opacity=0.4,
                 metadata={LEVELS_KEY: levels, GENERATED_KEY: labels.copy()},
             )
+        self._show_legend()
         self._end("preview ready")
         self.preview_ready.emit(existing)
+
+    def _show_legend(self, *args: Any) -> None:
+        """The legend of the chosen layer's saliency layer at the current floor, in the widget
+        and as the layer's features (napari shows them under the cursor)."""
+        layer = self.layer()
+        painted = None if layer is None else self.saliency_layer(layer)
+        self.legend.setVisible(painted is not None)
+        if painted is None:
+            return
+        levels = int(painted.metadata.get(LEVELS_KEY, 1))
+        floor = self.floor.value()
+        self.legend.setText(legend_text(levels, floor))
+        painted.features = {"sampling weight": level_weights(levels, floor)}
 
     def _preview_failed(self, token: CancelToken, exc: BaseException) -> None:
         if token is not self.cancel_token:
@@ -667,7 +736,9 @@ class CompressWidget(QWidget):
             painted = self.saliency_layer(layer)
             edited = None
             if painted is not None:
-                edited = saliency_weights(painted.data, painted.metadata.get(LEVELS_KEY, 1))
+                edited = saliency_weights(
+                    painted.data, painted.metadata.get(LEVELS_KEY, 1), config.saliency_floor
+                )
                 if layer.rgb:
                     edited = np.broadcast_to(np.expand_dims(edited, axes.index("c")), data.shape)
         except SincsError as exc:
