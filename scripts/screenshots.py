@@ -34,29 +34,63 @@ def dismiss_notifications(viewer: napari.Viewer) -> None:
     settle(0.3)
 
 
+def wait(condition, timeout: float = 600) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the viewer did not get there in time")
+        settle(0.2)
+
+
 def compress_widget(data: Path) -> None:
     viewer = napari.Viewer()
-    viewer.window.resize(1400, 900)
+    viewer.window.resize(1400, 950)
     image = tifffile.imread(data / "nuclei2d.tif")
     viewer.add_image(image, name="nuclei2d")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, COMPRESS_WIDGET)
     widget.output.setText("/tmp/nuclei2d.sincs")
     widget.overwrite.setChecked(True)
+    widget.saliency.setCurrentText("learned")
+    ready = []
+    widget.preview_ready.connect(ready.append)
     widget.preview_saliency()
+    wait(lambda: ready)
     viewer.layers.selection.active = viewer.layers["nuclei2d"]
     dismiss_notifications(viewer)
     viewer.screenshot(str(IMAGES / "saliency_preview.png"), canvas_only=False)
+    widget.preset.setCurrentText("best")
     worker = widget.start_compression()
     finished = []
     worker.finished.connect(lambda: finished.append(True))
-    while not finished:
-        settle(0.2)
+    viewer.window._qt_window.statusBar()._toggle_activity_dock(True)
+    wait(lambda: "left in this stage" in widget.stage_line.text() or finished)
+    settle(2)
+    viewer.screenshot(str(IMAGES / "compress_running.png"), canvas_only=False)
+    wait(lambda: finished)
+    viewer.window._qt_window.statusBar()._toggle_activity_dock(False)
     widget.open_output()
     viewer.layers["nuclei2d saliency"].visible = False
     viewer.layers["nuclei2d"].visible = False
     dismiss_notifications(viewer)
     viewer.screenshot(str(IMAGES / "compress_widget.png"), canvas_only=False)
     viewer.close()
+
+
+def error_view(data: Path) -> None:
+    """The error view on the cells3d volume at the default 100x: where the file differs most."""
+    viewer = napari.Viewer()
+    viewer.window.resize(1400, 950)
+    image = tifffile.imread(data / "cells3d_nuclei.tif")
+    viewer.add_image(image, name="cells3d", colormap="gray")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, COMPRESS_WIDGET)
+    widget.output.setText("/tmp/cells3d.sincs")
+    widget.overwrite.setChecked(True)
+    worker = widget.start_compression()
+    finished = []
+    worker.finished.connect(lambda: finished.append(True))
+    wait(lambda: finished, timeout=1800)
+    widget.show_error()
+    zoomed_shot(viewer, 2.5, "error_view.png")
 
 
 def lazy_browsing() -> None:
@@ -66,11 +100,16 @@ def lazy_browsing() -> None:
     viewer.dims.set_current_step(0, 30)
     viewer.window.add_plugin_dock_widget(PLUGIN, REGION_WIDGET)
     viewer.reset_view()
+    zoomed_shot(viewer, 1.6, "lazy_browsing.png")
+
+
+def zoomed_shot(viewer: napari.Viewer, zoom: float, name: str) -> None:
+    """Zoom in around the view's centre, let the lazy layers decode, take the shot, close."""
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    camera.zoom *= 1.6
+    camera.zoom *= zoom
     dismiss_notifications(viewer)
     settle(2)
-    viewer.screenshot(str(IMAGES / "lazy_browsing.png"), canvas_only=False)
+    viewer.screenshot(str(IMAGES / name), canvas_only=False)
     viewer.close()
 
 
@@ -80,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
     compress_widget(args.data)
+    error_view(args.data)
     lazy_browsing()
 
 

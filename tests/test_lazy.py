@@ -92,3 +92,42 @@ def test_dask_and_zarr_conventions_hold(movie):
         array = da.from_array(lazy, chunks=lazy.chunks)
         assert array.chunksize == lazy.chunks
         np.testing.assert_array_equal(array[2:6, 5:40].compute(), whole[2:6, 5:40])
+
+
+def test_a_damaged_blob_blanks_only_the_voxels_that_depend_on_it(tmp_path):
+    """A chain's weights are one blob: damage blanks that chain's groups and nothing else."""
+    path = tmp_path / "chains.sincs"
+    movie = load("cell_migration_crop.tif")
+    config = FAST.replace(time_groups=2, block=(32, 32), keyframe_interval=2, steps=60)
+    sincs.compress(movie, path, axes="tyx", config=config)
+    full = sincs.decode(path)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    damaged = tmp_path / "damaged.sincs"
+    damaged.write_bytes(bytes(data))
+    met = []
+    with sincs.open_sincs(damaged, cache_bytes=0) as lazy:
+        with pytest.raises(sincs.CorruptFileError, match="checksum"):
+            lazy[...]
+        salvaged = lazy.salvage(..., lambda where, exc: met.append((where, str(exc))))
+        plan = lazy.header.plan
+    blank = salvaged != full
+    assert blank.any() and not blank.all()
+    np.testing.assert_array_equal(salvaged[~blank], full[~blank])
+    assert (salvaged[blank] == 0).all()
+    assert met and all("checksum" in message for _, message in met)
+    # What the callback names is exactly what came back blank.
+    named = np.zeros(full.shape, dtype=bool)
+    for where, _ in met:
+        index = []
+        for part in where.split("; "):
+            axis, _, value = part.partition(" ")
+            if axis == "t":
+                first = int(value.split(",")[0])
+                index.append(slice(first, None, plan.time_groups))
+            else:
+                lo, hi = value.split(":")
+                index.append(slice(int(lo), int(hi)))
+        named[tuple(index)] = True
+    assert not (blank & ~named).any(), "nothing blank that the callback did not name"
+    assert named.sum() < full.size / 2, "a damaged blob blanks a part, not the movie"

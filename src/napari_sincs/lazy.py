@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from .codec.decode.cache import LruCache
-from .codec.decode.decoder import Decoder, level_count, level_shape
+from .codec.decode.decoder import DamageCallback, Decoder, level_count, level_shape
 from .codec.device import pick_device
+from .codec.errors import CorruptFileError
 from .codec.format.container import SincsFile
 from .codec.format.header import FileHeader
 from .codec.layout import CANONICAL
@@ -145,12 +146,21 @@ class SincsArray:
         return SincsArray(self.decoder, self.level, self.cache, channel)
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        return self._read(key, None)
+
+    def salvage(self, key: Any, on_damage: DamageCallback) -> np.ndarray:
+        """`self[key]`, except that the voxels of groups whose blobs are damaged come back as
+        zeros (and `on_damage` hears which voxels, and why) instead of failing the whole read:
+        what a viewer needs, so that one damaged blob blanks only what depends on it."""
+        return self._read(key, on_damage)
+
+    def _read(self, key: Any, on_damage: DamageCallback | None) -> np.ndarray:
         index = normalise_key(key, self.shape)
         if self.channel is not None:
             index.insert(self.layout.axes.index("c"), self.channel)
         bounds = [slice(k, k + 1) if isinstance(k, int) else _cover(k) for k in index]
         region = self.layout.canonical_region(tuple(bounds))
-        block = self.layout.from_canonical(self._decode(region))
+        block = self.layout.from_canonical(self._decode(region, on_damage))
         picks = tuple(0 if isinstance(k, int) else slice(None, None, k.step) for k in index)
         return np.ascontiguousarray(block[picks])
 
@@ -158,16 +168,21 @@ class SincsArray:
         data = self[...]
         return data if dtype is None else data.astype(dtype)
 
-    def _decode(self, region: tuple[slice, ...]) -> np.ndarray:
+    def _decode(
+        self, region: tuple[slice, ...], on_damage: DamageCallback | None = None
+    ) -> np.ndarray:
         requested = math.prod(s.stop - s.start for s in region) * self.dtype.itemsize
         if self.cache is None or requested > self.cache.max_bytes // 4:
-            return self.decoder.decode(region, self.level)
+            return self.decoder.decode(region, self.level, on_damage)
         out = np.empty([s.stop - s.start for s in region], dtype=self.dtype)
         for key, tile_region, target in self._tiles(region):
             tile = self.cache.get(key)
             if tile is None:
-                tile = self.decoder.decode(tile_region, self.level)
-                self.cache.put(key, tile)
+                damage: list[str] = []
+                report = None if on_damage is None else _noting(damage, on_damage)
+                tile = self.decoder.decode(tile_region, self.level, report)
+                if not damage:
+                    self.cache.put(key, tile)
             out[target] = tile[_within(tile_region, region)]
         return out
 
@@ -251,6 +266,16 @@ def _cover(s: slice) -> slice:
         stop = s.start + ((max(s.stop - s.start, 0) + s.step - 1) // s.step - 1) * s.step + 1
         return slice(s.start, max(s.start, stop))
     raise IndexError("SincsArray does not support negative steps; reverse the numpy output.")
+
+
+def _noting(seen: list[str], on_damage: DamageCallback) -> DamageCallback:
+    """`on_damage`, noting in `seen` that damage was met (a blanked tile is never cached)."""
+
+    def report(where: str, exc: CorruptFileError) -> None:
+        seen.append(where)
+        on_damage(where, exc)
+
+    return report
 
 
 def _within(tile: tuple[slice, ...], region: tuple[slice, ...]) -> tuple[slice, ...]:

@@ -129,7 +129,14 @@ def test_a_corrupt_tile_shows_an_error_and_keeps_the_viewer(
     layer.refresh()
     assert np.asarray(layer._slice.image.raw).max() == 0
     messages = [str(r.message) for r in notification_manager.records[before:]]
-    assert any("checksum" in m for m in messages)
+    damage = [m for m in messages if "checksum" in m]
+    assert len(damage) == 1, "one notification, however many planes meet the damage"
+    assert "are shown blank; the rest of the file still browses" in damage[0]
+    viewer.dims.set_current_step(0, 4)
+    layer.refresh()
+    assert (
+        len([r for r in notification_manager.records[before:] if "checksum" in str(r.message)]) == 1
+    )
 
 
 def test_decoding_runs_off_the_main_thread_with_async_slicing(

@@ -35,8 +35,9 @@ class ViewerArray:
     """A lazy window onto a SincsArray, the way napari likes its data.
 
     napari slices the displayed axes first and picks the plane afterwards (it expects dask-like
-    laziness), so indexing returns another ViewerArray and only `numpy.asarray` decodes. A tile
-    that cannot be decoded shows an error notification (once per file) and stays blank.
+    laziness), so indexing returns another ViewerArray and only `numpy.asarray` decodes. The
+    voxels of a group whose blob is damaged stay blank, with one error notification per file
+    naming them; everything else still decodes.
     """
 
     def __init__(self, lazy: SincsArray, index: tuple[int | slice, ...] | None = None) -> None:
@@ -69,11 +70,17 @@ class ViewerArray:
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         try:
-            data = self.lazy[self.index]
+            data = self.lazy.salvage(self.index, self._damaged)
         except SincsError as exc:
-            _report_once(self.lazy, exc)
+            _report_once(self.lazy, str(exc))
             data = np.zeros(self.shape, dtype=self.dtype)
         return data if dtype is None else data.astype(dtype)
+
+    def _damaged(self, where: str, exc: SincsError) -> None:
+        _report_once(
+            self.lazy,
+            f"{exc} The voxels of {where} are shown blank; the rest of the file still browses.",
+        )
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -85,11 +92,13 @@ class ViewerArray:
 _REPORTED: set[int] = set()
 
 
-def _report_once(lazy: SincsArray, exc: SincsError) -> None:
-    log.warning("could not decode part of %s: %s", lazy, exc)
+def _report_once(lazy: SincsArray, message: str) -> None:
+    """Log every failure; notify the first of each file (a damaged blob is met by every plane
+    and level that shows its voxels, and one message says it)."""
+    log.warning("could not decode part of %s: %s", lazy, message)
     if id(lazy.decoder) not in _REPORTED:
         _REPORTED.add(id(lazy.decoder))
-        notify_error(f"{lazy.decoder.source.path.name}: {exc}")
+        notify_error(f"{lazy.decoder.source.path.name}: {message}")
 
 
 def read_sincs(path: PathLike | list[PathLike]) -> list[LayerData]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from ..format.header import FileHeader
 from ..format.residual import GroupResidual
 from ..grouping import Group
 from .cache import LruCache
+
+DamageCallback = Callable[[str, CorruptFileError], None]
+"""Told, for each group a read could not decode, which voxels it owns and why."""
 
 
 def level_shape(shape: tuple[int, ...], level: int) -> tuple[int, int, int, int, int]:
@@ -70,8 +74,17 @@ class Decoder:
     def shape(self) -> tuple[int, int, int, int, int]:
         return self.header.layout.canonical_shape
 
-    def decode(self, region: tuple[slice, ...] | None = None, level: int = 0) -> np.ndarray:
-        """Decode a canonical region (unit-step slices in level index space) to the file's dtype."""
+    def decode(
+        self,
+        region: tuple[slice, ...] | None = None,
+        level: int = 0,
+        on_damage: DamageCallback | None = None,
+    ) -> np.ndarray:
+        """Decode a canonical region (unit-step slices in level index space) to the file's dtype.
+
+        A damaged blob raises CorruptFileError, unless `on_damage` is given: then the voxels of
+        each group that cannot be decoded (its own blob or one its weights are chained to is
+        damaged) are zeros, and `on_damage` hears which they are; the rest decodes as usual."""
         shape = level_shape(self.shape, level)
         region = _clip_region(region, shape)
         out = np.empty([s.stop - s.start for s in region], dtype=self.header.dtype)
@@ -87,14 +100,46 @@ class Decoder:
             slice(x.start * step, (x.stop - 1) * step + 1),
         )
         for group in self.plan.groups_meeting(full):
-            self._decode_group(group, region, step, out)
+            placed = self._placement(group, region, step)
+            if placed is None:
+                continue
+            index, local = placed
+            try:
+                out[:, group.channel - region[1].start][index] = self._group_values(group, local)
+            except CorruptFileError as exc:
+                if on_damage is None:
+                    raise
+                out[:, group.channel - region[1].start][index] = 0
+                on_damage(self.describe_group(group), exc)
         return out
 
-    def _decode_group(
-        self, group: Group, region: tuple[slice, ...], step: int, out: np.ndarray
-    ) -> None:
+    def describe_group(self, group: Group) -> str:
+        """The voxels a group owns, in the file's axes at full resolution (for messages)."""
+        plan, axes = self.plan, self.header.layout.axes
+        spatial = dict(zip("zyx", plan.spatial_slices(group.block)))
+        parts = []
+        for axis in axes:
+            if axis == "t":
+                frames = plan.frames(group.phase)
+                if len(frames) == 1 or plan.time_groups == 1:
+                    last = frames[-1] + 1
+                    parts.append(f"t {frames.start}" if len(frames) == 1 else f"t 0:{last}")
+                else:
+                    parts.append(f"t {frames[0]}, {frames[1]}, …")
+            elif axis == "c":
+                parts.append(f"c {group.channel}")
+            else:
+                parts.append(f"{axis} {spatial[axis].start}:{spatial[axis].stop}")
+        return "; ".join(parts)
+
+    def _placement(
+        self, group: Group, region: tuple[slice, ...], step: int
+    ) -> tuple[tuple[np.ndarray, ...], list[np.ndarray]] | None:
+        """Where a group's voxels land in the region's output (an np.ix_ index into its
+        (t, z, y, x) for the group's channel) and the group-local positions they come from;
+        None when the group holds none of the region's voxels."""
         plan = self.plan
-        t, c, z, y, x = region
+        t, _, z, y, x = region
         frames = np.asarray([f for f in plan.frames(group.phase) if t.start <= f < t.stop])
         where = {"t": frames - t.start}
         local = {"t": (frames - group.phase) // plan.time_groups}
@@ -106,10 +151,9 @@ class Decoder:
             where[name] = positions - sl.start
             local[name] = positions * stride - block.start
         if any(len(v) == 0 for v in where.values()):
-            return
-        values = self._group_values(group, [local[a].astype(np.int64) for a in "tzyx"])
+            return None
         index = np.ix_(where["t"], where["z"], where["y"], where["x"])
-        out[:, group.channel - c.start][index] = values
+        return index, [local[a].astype(np.int64) for a in "tzyx"]
 
     def _group_values(
         self, group: Group, positions: list[np.ndarray], residual: bool = True
