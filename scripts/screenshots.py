@@ -58,7 +58,6 @@ def compress_widget(data: Path) -> None:
     viewer.layers.selection.active = viewer.layers["nuclei2d"]
     dismiss_notifications(viewer)
     viewer.screenshot(str(IMAGES / "saliency_preview.png"), canvas_only=False)
-    widget.preset.setCurrentText("best")
     worker = widget.start_compression()
     finished = []
     worker.finished.connect(lambda: finished.append(True))

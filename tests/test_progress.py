@@ -32,6 +32,7 @@ def test_a_stage_estimates_its_time_left_from_its_own_pace() -> None:
     # Half of the stage in 10 s: 10 s left, and the bar is half-way through fitting's span.
     assert halfway.remaining == 10
     assert halfway.text.endswith("loss 1.00e+00 · 0:10 · about 0:10 left in this stage")
+    assert halfway.short == "fitting · about 0:10 left"
     assert 0.4 < halfway.fraction < 0.5
 
 
@@ -44,7 +45,7 @@ def test_a_refit_restarts_the_stage_clock_but_not_the_elapsed_time() -> None:
     assert "(refit 2)" in refit.text and "0:30" in refit.text and refit.remaining is None
     time.now += 2
     later = bar.view(ProgressEvent(0, 1, 5, 10, 1.0, FIT, attempt=2))
-    assert later.remaining == 2
+    assert later.remaining == 2 and later.short == "fitting · refit 2 · about 0:02 left"
 
 
 def test_stages_fill_the_bar_in_order() -> None:

@@ -113,6 +113,8 @@ class ProgressView:
     text: str
     elapsed: float
     remaining: float | None
+    short: str = ""
+    """The stage and the time left alone, for narrow places (napari's activity dock)."""
 
 
 class ProgressClock:
@@ -138,10 +140,15 @@ class ProgressClock:
         if done >= ESTIMATE_AFTER[0] and spent >= ESTIMATE_AFTER[1]:
             remaining = spent * (1 - done) / done
         parts = [_stage_line(event), clock(now - self._started)]
+        short = [STAGE_WORDS.get(event.stage, event.stage)]
+        if event.attempt > 1:
+            short.append(f"refit {event.attempt}")
         if remaining is not None and done < 1:
             parts.append(f"about {clock(remaining)} left in this stage")
+            short.append(f"about {clock(remaining)} left")
         fraction = low + (high - low) * done
-        return ProgressView(fraction, " · ".join(parts), now - self._started, remaining)
+        text = " · ".join(parts)
+        return ProgressView(fraction, text, now - self._started, remaining, " · ".join(short))
 
 
 def _stage_line(event: ProgressEvent) -> str:

@@ -31,6 +31,6 @@ class ActivityBar(cancelable_progress):
 
     def show(self, view: ProgressView) -> None:
         """Move the bar on to `view`'s fraction of the whole work (a refit does not move it
-        back), described by the title and `view`'s line."""
+        back), described by the title and `view`'s short line (the dock is narrow)."""
         self.update(max(0, int(STEPS * view.fraction) - self.n))
-        self.set_description(f"{self.title}: {view.text}")
+        self.set_description(f"{self.title}: {view.short}")

@@ -107,6 +107,19 @@ def level_weights(levels: int, floor: float) -> list[float]:
     return [float(w) for w in saliency_weights(np.arange(levels + 1), levels, floor)]
 
 
+def level_colormap(levels: int) -> Any:
+    """Labels coloured by the weight they stand for, dim to bright along magma (0 is clear,
+    any label above `levels` is drawn as fully salient), so the map reads as a heat map."""
+    from napari.utils.colormaps import DirectLabelColormap, ensure_colormap
+
+    magma = ensure_colormap("magma")
+    shades = magma.map(np.linspace(0.35, 1.0, levels) if levels > 1 else np.array([0.9]))
+    colors: dict[int | None, Any] = {k + 1: shade for k, shade in enumerate(shades)}
+    colors[0] = "transparent"
+    colors[None] = shades[-1]
+    return DirectLabelColormap(color_dict=colors)
+
+
 def legend_text(levels: int, floor: float) -> str:
     """One line that says what each label of the preview means when compression starts."""
     weights = level_weights(levels, floor)
@@ -609,10 +622,12 @@ class CompressWidget(QWidget):
                 name=f"{layer.name}{SALIENCY_SUFFIX}",
                 scale=layer.scale,
                 translate=layer.translate,
-                opacity=0.4,
+                opacity=0.5,
                 metadata={LEVELS_KEY: levels, GENERATED_KEY: labels.copy()},
             )
+        existing.colormap = level_colormap(levels)
         self._show_legend()
+        self.progress.setValue(self.progress.maximum())
         self._end("preview ready")
         self.preview_ready.emit(existing)
 
