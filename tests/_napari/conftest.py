@@ -21,6 +21,18 @@ def remembered_settings(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_prefetch():
+    """Tests count what napari itself decodes; the prefetch test turns it on for itself."""
+    from napari_sincs._napari.prefetch import prefetch_planes, shared_prefetcher
+
+    before = shared_prefetcher().planes
+    prefetch_planes(0)
+    yield
+    shared_prefetcher().wait_idle(30)
+    prefetch_planes(before)
+
+
 @pytest.fixture(scope="session")
 def sincs_files(tmp_path_factory) -> dict[str, Path]:
     """.sincs files of the test crops: 3D with voxel size, 2D+T, and three named channels."""

@@ -166,3 +166,35 @@ def test_decoding_runs_off_the_main_thread_with_async_slicing(
         assert threads and not any(threads), "tiles were decoded on a worker thread"
     finally:
         settings.async_ = previous
+
+
+def test_neighbouring_planes_are_decoded_ahead_so_the_next_step_is_a_cache_hit(
+    make_napari_viewer, sincs_files
+):
+    from napari_sincs._napari.prefetch import neighbours, prefetch_planes, shared_prefetcher
+
+    prefetch_planes(2)
+    shared_cache().clear()
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(sincs_files["3d"]), plugin="napari-sincs")
+    decoder = (layer.data[0] if layer.multiscale else layer.data).lazy.decoder
+    viewer.dims.set_current_step(0, 5)
+    layer.refresh()
+    assert shared_prefetcher().wait_idle(60)
+    planes = {key[4] for key in shared_cache().held() if key[0] == id(decoder) and key[1] == 0}
+    assert {3, 4, 5, 6, 7} <= planes
+    misses = shared_cache().misses
+    viewer.dims.set_current_step(0, 6)
+    layer.refresh()
+    level0 = [k for k in shared_cache().held() if k[0] == id(decoder) and k[1] == 0]
+    assert shared_cache().misses == misses, "plane 6 came from the cache"
+    assert {k[4] for k in level0} >= {6}
+    assert shared_prefetcher().wait_idle(60)
+    # Stepping on in the same direction asks for the planes ahead first.
+    assert neighbours((6, slice(0, 9)), (16, 9), 2, (5, slice(0, 9)))[0][0] == 7
+    assert neighbours((6, slice(0, 9)), (16, 9), 2, (7, slice(0, 9)))[0][0] == 5
+    assert neighbours((0,), (3,), 2) == [(1,), (2,)]
+    assert neighbours((slice(4, 5, 1), slice(0, 9)), (16, 9), 1) == [
+        (slice(5, 6, 1), slice(0, 9)),
+        (slice(3, 4, 1), slice(0, 9)),
+    ]

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..codec.errors import SincsError
 from ..lazy import TILE, SincsArray, TileCache, normalise_key, open_sincs
+from . import prefetch
 from .cache import shared_cache
 from .notify import notify_error
 
@@ -74,6 +75,8 @@ class ViewerArray:
         except SincsError as exc:
             _report_once(self.lazy, str(exc))
             data = np.zeros(self.shape, dtype=self.dtype)
+        else:
+            prefetch.shown(self.lazy, self.index)
         return data if dtype is None else data.astype(dtype)
 
     def _damaged(self, where: str, exc: SincsError) -> None:
