@@ -504,3 +504,18 @@ def test_the_ratio_box_says_why_it_does_not_take_a_ratio(viewer_with_image, qtbo
     assert "1× is not taken" in widget.ratio_hint.text() and "lossless" in widget.ratio_hint.text()
     qtbot.keyClicks(widget.ratio.lineEdit(), "5")
     assert not widget.ratio_hint.isVisibleTo(widget) and widget.ratio.value() == 15
+
+
+def test_the_file_size_the_settings_allow_is_shown_before_starting(viewer_with_image):
+    widget = CompressWidget(viewer_with_image)
+    widget.ratio.setValue(100)
+    assert widget.estimate.text() == "File: at most 328 B (32.8 kB / 100)."
+    widget.ratio.setValue(20)
+    assert "at most 1.6 kB" in widget.estimate.text()
+    viewer_with_image.layers.selection.active = viewer_with_image.layers["movie"]
+    movie = viewer_with_image.layers["movie"].data
+    assert f"at most {movie.nbytes / 20 / 1000:.1f} kB" in widget.estimate.text()
+    widget.mode.setCurrentText("PSNR")
+    assert "smallest that reaches the PSNR" in widget.estimate.text()
+    widget.mode.setCurrentText("lossless")
+    assert "residual" in widget.estimate.text()

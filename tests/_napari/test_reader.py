@@ -198,3 +198,26 @@ def test_neighbouring_planes_are_decoded_ahead_so_the_next_step_is_a_cache_hit(
         (slice(5, 6, 1), slice(0, 9)),
         (slice(3, 4, 1), slice(0, 9)),
     ]
+
+
+def test_the_3d_view_uses_the_finest_level_that_fits_and_leaves_a_users_lock(
+    make_napari_viewer, monkeypatch
+):
+    from napari_sincs._napari.sample_data import sample_path
+    from napari_sincs._napari.volume_level import finest_level
+
+    monkeypatch.setenv("NAPARI_SINCS_VOLUME_VOXELS", str(60 * 128 * 128))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(sample_path("cells3d_nuclei.sincs")), plugin="napari-sincs")
+    assert [tuple(s) for s in layer.level_shapes] == [(60, 256, 256), (60, 128, 128), (60, 64, 64)]
+    assert layer.locked_data_level is None
+    viewer.dims.ndisplay = 3
+    assert layer.locked_data_level == 1, "finer than napari's coarsest level 2"
+    assert layer.data_level == 1
+    viewer.dims.ndisplay = 2
+    assert layer.locked_data_level is None, "2D picks its level by zoom again"
+    layer.locked_data_level = 2
+    viewer.dims.ndisplay = 3
+    viewer.dims.ndisplay = 2
+    assert layer.locked_data_level == 2, "a level the user locked stays"
+    assert finest_level([(60, 256, 256), (60, 128, 128)], [0, 1, 2], 10) == 1

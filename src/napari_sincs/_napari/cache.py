@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from ..lazy import TileCache
+from .env import env_number
 
 DEFAULT_MB = 512
 _cache: TileCache | None = None
@@ -14,12 +13,8 @@ def shared_cache() -> TileCache:
     """The one cache for all lazily opened files in this napari session."""
     global _cache
     if _cache is None:
-        megabytes = os.environ.get("NAPARI_SINCS_CACHE_MB", str(DEFAULT_MB))
-        try:
-            size = max(0, int(float(megabytes) * (1 << 20)))
-        except ValueError:
-            size = DEFAULT_MB << 20
-        _cache = TileCache(size)
+        megabytes = env_number("NAPARI_SINCS_CACHE_MB", DEFAULT_MB)
+        _cache = TileCache(max(0, int(megabytes * (1 << 20))))
     return _cache
 
 

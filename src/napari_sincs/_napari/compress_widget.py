@@ -54,7 +54,7 @@ from ..codec.layout import ArrayLayout
 from ..codec.saliency.threshold import channel_thresholds
 from ..lazy import open_sincs
 from ..progress import FIT, CancelToken, ProgressClock, ProgressEvent, clock
-from . import remembered
+from . import remembered, volume_level
 from .activity import ActivityBar
 from .cache import shared_cache
 from .error_view import ErrorArray, error_layer_kwargs, go_to
@@ -187,6 +187,9 @@ class CompressWidget(QWidget):
         self.ratio_hint.setWordWrap(True)
         self.ratio_hint.setVisible(False)
         self.ratio.setSuffix(" ×")
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        self.estimate.setToolTip("The file size the settings allow, before anything is trained")
         self.ratio.setToolTip(
             "How many times smaller than the raw data the file must be. With a PSNR target it "
             "is only the first guess; with max error or lossless it sizes the networks, and the "
@@ -320,6 +323,7 @@ class CompressWidget(QWidget):
             ("Guarantee", self.mode),
             ("Target ratio", self.ratio),
             ("", self.ratio_hint),
+            ("", self.estimate),
             ("Target PSNR", self.psnr),
             ("Max error", self.max_error),
             ("Time groups", self.time_groups),
@@ -352,6 +356,8 @@ class CompressWidget(QWidget):
         self.mode.currentTextChanged.connect(self._mode_changed)
         self.ratio.lineEdit().textEdited.connect(self._check_ratio_text)
         self.ratio.valueChanged.connect(lambda *args: self.ratio_hint.setVisible(False))
+        self.ratio.valueChanged.connect(self._show_estimate)
+        self.mode.currentTextChanged.connect(self._show_estimate)
         self._mode_changed()
         self.otsu.toggled.connect(lambda on: self.threshold.setEnabled(not on))
         self.otsu.toggled.connect(self._show_otsu)
@@ -476,6 +482,7 @@ class CompressWidget(QWidget):
             self.output.setText(self._default_output)
         self._show_otsu()
         self._show_legend()
+        self._show_estimate()
 
     def _physical(self, layer: Any, axes: str) -> tuple[dict[str, float], dict[str, str]]:
         """Voxel size and units: the layer's, or, where the layer has none (napari's own TIFF
@@ -512,6 +519,31 @@ class CompressWidget(QWidget):
                 "lossless."
             )
         self.ratio_hint.setVisible(typed is not None and typed < low)
+
+    def _show_estimate(self, *args: Any) -> None:
+        """The file size the guarantee allows: a ratio is a ceiling the codec fills; a PSNR or
+        an error bound is met by a size that only compression finds."""
+        layer = self.layer()
+        if layer is None:
+            self.estimate.setText("")
+            return
+        data = self._data(layer)
+        raw = math.prod(data.shape) * np.dtype(data.dtype).itemsize
+        mode = self.mode.currentText()
+        ratio = self.ratio.value()
+        if mode == "ratio":
+            text = f"File: at most {_size(raw / ratio)} ({_size(raw)} / {ratio:g})."
+        elif mode == "PSNR":
+            text = (
+                f"File: the smallest that reaches the PSNR; the search starts at "
+                f"{_size(raw / ratio)} ({ratio:g}×)."
+            )
+        else:
+            text = (
+                f"File: networks of about {_size(raw / ratio)} ({ratio:g}×) plus the exact "
+                "residual the bound needs, which depends on the noise of the image."
+            )
+        self.estimate.setText(text)
 
     def _mode_changed(self, *args: Any) -> None:
         mode = self.mode.currentText()
@@ -912,6 +944,7 @@ class CompressWidget(QWidget):
         except SincsError as exc:
             notify_error(f"Cannot open {path.name}: {exc}")
             return []
+        volume_level.follow(self.viewer)
         base = decoded_name(
             lazy.header.metadata.name or path.stem, [layer.name for layer in self.viewer.layers]
         )

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..codec.errors import SincsError
 from ..lazy import TILE, SincsArray, TileCache, normalise_key, open_sincs
-from . import prefetch
+from . import prefetch, volume_level
 from .cache import shared_cache
 from .notify import notify_error
 
@@ -105,7 +105,11 @@ def _report_once(lazy: SincsArray, message: str) -> None:
 
 
 def read_sincs(path: PathLike | list[PathLike]) -> list[LayerData]:
-    """Layer data for one or more .sincs files (nothing is decoded here)."""
+    """Layer data for one or more .sincs files (nothing is decoded here); the viewer they open
+    in shows them in 3D at the finest level that fits (volume_level.py)."""
+    import napari
+
+    volume_level.follow(napari.current_viewer())
     paths = path if isinstance(path, list | tuple) else [path]
     layers: list[LayerData] = []
     for one in paths:

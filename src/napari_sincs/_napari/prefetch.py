@@ -10,13 +10,13 @@ way is NAPARI_SINCS_PREFETCH (default 2; 0 turns it off).
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from typing import Any
 
 from ..codec.errors import SincsError
 from ..lazy import SincsArray
+from .env import env_number
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,7 @@ _prefetcher: Prefetcher | None = None
 def shared_prefetcher() -> Prefetcher:
     global _prefetcher
     if _prefetcher is None:
-        text = os.environ.get("NAPARI_SINCS_PREFETCH", str(DEFAULT_PLANES))
-        try:
-            planes = max(0, int(text))
-        except ValueError:
-            planes = DEFAULT_PLANES
-        _prefetcher = Prefetcher(planes)
+        _prefetcher = Prefetcher(max(0, int(env_number("NAPARI_SINCS_PREFETCH", DEFAULT_PLANES))))
     return _prefetcher
 
 
