@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -101,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     viewer = commands.add_parser("viewer", help="first screen and browsing steps in napari")
     viewer.add_argument("files", nargs="+", type=Path, help=".sincs files")
     viewer.add_argument("--out", default=None)
+    viewer.add_argument(
+        "--prefetch", type=int, default=None, help="planes decoded ahead each way (default: 2)"
+    )
+    viewer.add_argument(
+        "--volume-voxels", type=int, default=None, help="3D level budget (1: the coarsest level)"
+    )
     viewer.set_defaults(run=_viewer)
 
     ablation = commands.add_parser(
@@ -280,8 +287,14 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _viewer(args: argparse.Namespace) -> int:
+    from napari_sincs._napari.prefetch import prefetch_planes
+
     from .viewer import measure_viewer, warm_up
 
+    if args.prefetch is not None:
+        prefetch_planes(args.prefetch)
+    if args.volume_voxels is not None:
+        os.environ["NAPARI_SINCS_VOLUME_VOXELS"] = str(args.volume_voxels)
     warm_up()
     rows = [measure_viewer(path) for path in args.files]
     return _print_and_write(rows, args.out, "Browsing in napari")

@@ -4,6 +4,11 @@ For each .sincs file: time from `viewer.open` to the first drawn screen, then th
 of one step along the first non-displayed axis (z or t: the next plane is decoded and drawn),
 and, for images larger than the screen at 4 screen pixels per voxel, of one pan by half a
 screen (the cache is emptied first, so each pan decodes the 256×256 tiles it newly exposes).
+Then a scrub: 30 consecutive planes one after the other, with a pause of DWELL seconds between
+(a user reading each plane; neighbours are prefetched meanwhile), the median and the slowest
+step; and the 3D view: the time to its first drawn screen and the level it shows.
+`--prefetch 0 --volume-voxels 1` measures the behaviour before prefetch and the 3D level
+(napari's coarsest level in 3D).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 PAN_ZOOM = 4.0
+SCRUB = 30
+DWELL = 0.3
 
 
 def _drain(app) -> None:
@@ -27,6 +34,50 @@ def warm_up() -> None:
     import napari
 
     napari.Viewer().close()
+
+
+def _dwell(app, seconds: float) -> None:
+    """Let the event loop and the prefetch thread run, as while a user looks at a plane."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _scrub(app, viewer, axis: int) -> dict:
+    from napari_sincs._napari.cache import shared_cache
+
+    shared_cache().clear()
+    count = min(SCRUB, viewer.dims.nsteps[axis] - 1)
+    viewer.dims.set_current_step(axis, 0)
+    viewer.screenshot(canvas_only=True)
+    times = []
+    misses = shared_cache().misses
+    for plane in range(1, count + 1):
+        _dwell(app, DWELL)
+        started = time.perf_counter()
+        viewer.dims.set_current_step(axis, plane)
+        viewer.screenshot(canvas_only=True)
+        times.append(time.perf_counter() - started)
+    return {
+        "scrub_planes": count,
+        "scrub_step_ms": round(1000 * statistics.median(times), 1),
+        "scrub_slowest_ms": round(1000 * max(times), 1),
+        "scrub_misses_per_step": round((shared_cache().misses - misses) / count, 1),
+    }
+
+
+def _view_3d(viewer, layer) -> dict:
+    from napari_sincs._napari.cache import shared_cache
+
+    shared_cache().clear()
+    started = time.perf_counter()
+    viewer.dims.ndisplay = 3
+    viewer.screenshot(canvas_only=True)
+    seconds = time.perf_counter() - started
+    level = layer.data_level
+    viewer.dims.ndisplay = 2
+    return {"view_3d_s": round(seconds, 3), "level_3d": level}
 
 
 def measure_viewer(path: Path, steps: int = 8) -> dict:
@@ -62,6 +113,9 @@ def measure_viewer(path: Path, steps: int = 8) -> dict:
             viewer.screenshot(canvas_only=True)
             step_times.append(time.perf_counter() - started)
         row["plane_step_ms"] = round(1000 * statistics.median(step_times), 1)
+        row |= _scrub(app, viewer, axis)
+        if layer.multiscale and "z" in layer.axis_labels:
+            row |= _view_3d(viewer, layer)
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     spacing = np.asarray(layer.scale[-2:], dtype=float)
     size = np.asarray(lazy.shape[-2:], dtype=float)

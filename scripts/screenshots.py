@@ -84,9 +84,10 @@ def error_view(data: Path) -> None:
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, COMPRESS_WIDGET)
     widget.output.setText("/tmp/cells3d.sincs")
     widget.overwrite.setChecked(True)
-    worker = widget.start_compression()
     finished = []
-    worker.finished.connect(lambda: finished.append(True))
+    # The widget's own signal: the worker's may be deleted before a connection is made.
+    widget.finished.connect(finished.append)
+    widget.start_compression()
     wait(lambda: finished, timeout=1800)
     widget.show_error()
     zoomed_shot(viewer, 2.5, "error_view.png")
@@ -115,11 +116,19 @@ def zoomed_shot(viewer: napari.Viewer, zoom: float, name: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--only", choices=("compress_widget", "error_view", "lazy_browsing"), default=None
+    )
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
-    compress_widget(args.data)
-    error_view(args.data)
-    lazy_browsing()
+    shots = {
+        "compress_widget": lambda: compress_widget(args.data),
+        "error_view": lambda: error_view(args.data),
+        "lazy_browsing": lazy_browsing,
+    }
+    for name, shot in shots.items():
+        if args.only in (None, name):
+            shot()
 
 
 if __name__ == "__main__":

@@ -101,3 +101,26 @@ def test_seams_show_steps_at_tile_borders_and_the_control_does_not():
     assert border_ratio(smooth, "yx", (1, 64, 32), shift=0.5) == pytest.approx(1.0, abs=0.15)
     assert border_ratio(stepped, "yx", (1, 64, 32), shift=0.5) < 1, "mid-tile lines miss it"
     assert border_ratio(smooth, "yx", (1, 64, 64)) is None, "one tile has no border"
+
+
+def test_viewer_benchmark_scrubs_and_opens_the_3d_view_at_the_level_asked(
+    tmp_path, monkeypatch, capsys
+):
+    import json
+
+    from napari_sincs._napari.prefetch import prefetch_planes, shared_prefetcher
+    from napari_sincs._napari.sample_data import sample_path
+
+    before = shared_prefetcher().planes
+    monkeypatch.setenv("NAPARI_SINCS_VOLUME_VOXELS", "1")
+    sample = str(sample_path("cells3d_nuclei.sincs"))
+    out = tmp_path / "viewer"
+    try:
+        argv = ["viewer", sample, "--out", str(out), "--prefetch", "0", "--volume-voxels", "1"]
+        assert main(argv) == 0
+    finally:
+        prefetch_planes(before)
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["scrub_planes"] == 30 and row["scrub_misses_per_step"] > 0
+    assert row["level_3d"] == 2, "a budget of one voxel leaves napari's coarsest level"
+    assert "view_3d_s" in (tmp_path / "viewer.md").read_text()
