@@ -44,6 +44,14 @@ def _dwell(app, seconds: float) -> None:
         time.sleep(0.01)
 
 
+def _timed_step(viewer, axis: int, plane: int) -> float:
+    """Seconds to move to `plane` and draw it."""
+    started = time.perf_counter()
+    viewer.dims.set_current_step(axis, plane)
+    viewer.screenshot(canvas_only=True)
+    return time.perf_counter() - started
+
+
 def _scrub(app, viewer, axis: int) -> dict:
     from napari_sincs._napari.cache import shared_cache
 
@@ -55,10 +63,7 @@ def _scrub(app, viewer, axis: int) -> dict:
     misses = shared_cache().misses
     for plane in range(1, count + 1):
         _dwell(app, DWELL)
-        started = time.perf_counter()
-        viewer.dims.set_current_step(axis, plane)
-        viewer.screenshot(canvas_only=True)
-        times.append(time.perf_counter() - started)
+        times.append(_timed_step(viewer, axis, plane))
     return {
         "scrub_planes": count,
         "scrub_step_ms": round(1000 * statistics.median(times), 1),
@@ -108,10 +113,7 @@ def measure_viewer(path: Path, steps: int = 8) -> dict:
         count = viewer.dims.nsteps[axis]
         for i in range(min(steps, count - 1)):
             target = (viewer.dims.current_step[axis] + 1 + i * max(1, count // steps)) % count
-            started = time.perf_counter()
-            viewer.dims.set_current_step(axis, target)
-            viewer.screenshot(canvas_only=True)
-            step_times.append(time.perf_counter() - started)
+            step_times.append(_timed_step(viewer, axis, target))
         row["plane_step_ms"] = round(1000 * statistics.median(step_times), 1)
         row |= _scrub(app, viewer, axis)
         if layer.multiscale and "z" in layer.axis_labels:

@@ -88,6 +88,10 @@ def _size(nbytes: float) -> str:
     return f"{nbytes:.1f} TB"
 
 
+def _raw_bytes(data: Any) -> int:
+    return math.prod(data.shape) * np.dtype(data.dtype).itemsize
+
+
 def saliency_labels(weights: np.ndarray, floor: float, levels: int) -> np.ndarray:
     """Sampling weights as paintable labels: 0 = the floor, `levels` = fully salient."""
     above = (weights - floor) / max(1e-6, 1 - floor)
@@ -474,9 +478,8 @@ class CompressWidget(QWidget):
         self.axes.setText(axes)
         dtype = np.dtype(data.dtype)
         shape = " × ".join(map(str, data.shape))
-        nbytes = math.prod(data.shape) * dtype.itemsize
         origin = "" if self._source is None else " · axes and voxel size from its file"
-        self.info.setText(f"{shape} ({axes}) · {dtype} · {_size(nbytes)}{origin}")
+        self.info.setText(f"{shape} ({axes}) · {dtype} · {_size(_raw_bytes(data))}{origin}")
         if self.output.text() in ("", self._default_output):
             self._default_output = str(_folder_of(layer) / f"{file_stem(layer.name)}.sincs")
             self.output.setText(self._default_output)
@@ -527,8 +530,7 @@ class CompressWidget(QWidget):
         if layer is None:
             self.estimate.setText("")
             return
-        data = self._data(layer)
-        raw = math.prod(data.shape) * np.dtype(data.dtype).itemsize
+        raw = _raw_bytes(self._data(layer))
         mode = self.mode.currentText()
         ratio = self.ratio.value()
         if mode == "ratio":
