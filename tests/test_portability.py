@@ -373,9 +373,22 @@ def test_a_lazy_tiff_reads_the_same_rows_without_pread(tmp_path, no_pread):
     tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TZYX"})
     image = read_image(path, lazy=True)
     planes = image.data
-    assert isinstance(planes, TiffPlanes) and planes._raw is not None
+    assert isinstance(planes, TiffPlanes) and planes.memory_mapped
     try:
         for key in [(...,), (1, 2), (0, 3, 5), (2, 1, slice(3, 17, 2)), (slice(None), 0, 7)]:
+            np.testing.assert_array_equal(np.asarray(planes[key]), data[key])
+    finally:
+        planes.close()
+
+
+def test_a_compressed_tiff_is_read_page_by_page_with_the_same_values(tmp_path):
+    data = np.arange(3 * 4 * 20 * 30, dtype=np.uint16).reshape(3, 4, 20, 30)
+    path = tmp_path / "zlib.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TZYX"}, compression="zlib")
+    planes = read_image(path, lazy=True).data
+    try:
+        assert not planes.memory_mapped
+        for key in [(1, 2), (0, 3, 5), (2, slice(1, 3), slice(3, 17, 2)), (slice(None), 0, 7)]:
             np.testing.assert_array_equal(np.asarray(planes[key]), data[key])
     finally:
         planes.close()
@@ -387,7 +400,7 @@ def test_a_big_endian_tiff_reads_the_same_without_pread(tmp_path, no_pread):
     tifffile.imwrite(path, data, byteorder=">")
     planes = TiffPlanes(path)
     try:
-        assert planes._raw is not None
+        assert planes.memory_mapped
         np.testing.assert_array_equal(planes[1, 4:9], data[1, 4:9])
         assert planes[1, 4:9].dtype.isnative
     finally:

@@ -4,13 +4,14 @@ and writing decoded arrays back as OME-TIFF. Used by the CLI; napari has its own
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -31,11 +32,9 @@ LAZY_BYTES = 512 << 20
 
 
 class TiffPlanes:
-    """A TIFF series read page by page on demand, so a stack larger than memory can be
-    compressed in bounded memory (pages are read, not memory-mapped).
-
-    Rows of uncompressed pages are read with seek and read on a binary file under the lock
-    (portable: os.pread is Unix-only, and os.open without O_BINARY is a text file on Windows).
+    """A TIFF series read on demand, so a stack larger than memory is compressed in bounded
+    memory: memory-mapped by tifffile when its pixels are one uncompressed block (only the rows
+    indexed are read), else decoded page by page.
     """
 
     def __init__(self, path: Path) -> None:
@@ -49,47 +48,31 @@ class TiffPlanes:
         self.ndim = len(self.shape)
         self._lead = self.ndim - len(series.keyframe.shape)
         self._lock = threading.Lock()
-        key = series.keyframe
-        self._raw: BinaryIO | None = None
-        if key.compression == 1 and (key.samplesperpixel == 1 or key.planarconfig == 1):
-            self._raw = open(path, "rb")  # noqa: SIM115
-            self._row_bytes = math.prod(key.shape[1:]) * self.dtype.itemsize
-            self._row_shape = key.shape[1:]
-            self._order = self.dtype.newbyteorder(self._tif.byteorder)
+        self._mapped: np.memmap | None = None
+        # Compressed, tiled or scattered pixels raise ValueError: they are decoded page by page.
+        with contextlib.suppress(ValueError):
+            self._mapped = tifffile.memmap(path, series=0, mode="r")
+
+    @property
+    def memory_mapped(self) -> bool:
+        return self._mapped is not None
 
     def __getitem__(self, key: Any) -> np.ndarray:
         index = normalise_key(key, self.shape)
+        if self._mapped is not None:
+            return np.array(self._mapped[tuple(index)], dtype=self.dtype)
         lead, inner = index[: self._lead], tuple(index[self._lead :])
         ranges = [[k] if isinstance(k, int) else range(k.start, k.stop, k.step) for k in lead]
         planes = []
         for position in itertools.product(*ranges):
             page = int(np.ravel_multi_index(position, self.shape[: self._lead])) if position else 0
-            planes.append(self._page(page, inner))
+            with self._lock:  # one file handle for all pages
+                planes.append(self._pages[page].asarray()[inner])
         sizes = [len(r) for r, k in zip(ranges, lead) if not isinstance(k, int)]
         return np.stack(planes).reshape(*sizes, *planes[0].shape)
 
-    def _page(self, number: int, inner: tuple) -> np.ndarray:
-        """A page's part: only its needed rows when the page is uncompressed and contiguous."""
-        with self._lock:
-            page = self._pages[number]
-            rows = inner[0]
-            if self._raw is not None and page.is_contiguous:
-                first, last = (rows, rows + 1) if isinstance(rows, int) else (rows.start, rows.stop)
-                last = max(first, last)
-                offset = page.dataoffsets[0] + first * self._row_bytes
-                self._raw.seek(offset)
-                raw = self._raw.read((last - first) * self._row_bytes)
-                block = np.frombuffer(raw, self._order).reshape(last - first, *self._row_shape)
-                local = (
-                    0 if isinstance(rows, int) else slice(0, last - first, rows.step),
-                    *inner[1:],
-                )
-                return block[local].astype(self.dtype)
-            return page.asarray()[inner]
-
     def close(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
+        self._mapped = None
         self._tif.close()
 
 
