@@ -122,6 +122,7 @@ def _metadata(
     units: Mapping[str, str] | Sequence[str] | None,
     channel_names: Sequence[str] | None,
     rgb: bool = False,
+    origin: Mapping[str, float] | Sequence[float] | None = None,
 ) -> ImageMetadata:
     if rgb and not (layout.axes.endswith("c") and layout.extent("c") in (3, 4)):
         raise InvalidInputError(
@@ -150,6 +151,9 @@ def _metadata(
     scales = {k: float(v) for k, v in per_axis(scale, "scale").items()}
     if not all(math.isfinite(v) and v > 0 for v in scales.values()):
         raise InvalidInputError(f"voxel sizes must be positive numbers (got {scales}).")
+    offsets = {k: float(v) for k, v in per_axis(origin, "origin").items()}
+    if not all(math.isfinite(v) for v in offsets.values()):
+        raise InvalidInputError(f"the origin must be finite numbers (got {offsets}).")
     names = [str(n) for n in channel_names or []]
     if names and len(names) != layout.extent("c"):
         raise InvalidInputError(
@@ -161,6 +165,7 @@ def _metadata(
         units={k: str(v) for k, v in per_axis(units, "units").items()},
         channel_names=names,
         rgb=rgb,
+        origin={k: v for k, v in offsets.items() if v != 0 and k != "c"},
     )
 
 
@@ -196,6 +201,7 @@ def compress(
     units: Mapping[str, str] | Sequence[str] | None = None,
     channel_names: Sequence[str] | None = None,
     rgb: bool = False,
+    origin: Mapping[str, float] | Sequence[float] | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     overwrite: bool = False,
@@ -212,8 +218,9 @@ def compress(
     `saliency` is "threshold", "uniform", "learned" (Grad-CAM over structure classes of a small
     network trained on this image), or an array of the image's shape (an edited map).
     `rgb=True` records that the last axis (c, of 3 or 4) holds the colours of one image, so
-    napari shows the file as one RGB layer again. Any CompressionConfig field can be given as a
-    keyword (time_groups=4, block=(64, 64), ...).
+    napari shows the file as one RGB layer again. `origin` is where the first voxel lies, per axis
+    in the units of `scale` (napari's translate), so the layer opens where the original was.
+    Any CompressionConfig field can be given as a keyword (time_groups=4, block=(64, 64), ...).
     `scheduler` (a dask scheduler address or distributed.Client) or `workers` (a LocalCluster of
     that many processes) fit the chains of groups in parallel; the file is the same as in one
     process with the same seed and device.
@@ -229,7 +236,7 @@ def compress(
     base = config or CompressionConfig()
     config = base.replace(**settings) if settings else base
     config, method = _resolve_saliency(saliency, layout, config)
-    metadata = _metadata(layout, name, scale, units, channel_names, rgb)
+    metadata = _metadata(layout, name, scale, units, channel_names, rgb, origin)
     target = Path(path)
     check_writable(target, overwrite)
     array5d = canonical(array, layout)
@@ -340,6 +347,7 @@ def compress_file(
             scale=meta.scale,
             units=meta.units,
             channel_names=meta.channel_names or None,
+            origin=meta.origin,
             **kwargs,
         )
     finally:

@@ -324,6 +324,7 @@ def _info(args: argparse.Namespace) -> int:
             "name": header.metadata.name,
             "scale": header.metadata.scale,
             "units": header.metadata.units,
+            "origin": header.metadata.origin,
             "channel_names": header.metadata.channel_names,
             "file_bytes": size,
             "raw_bytes": header.raw_bytes,

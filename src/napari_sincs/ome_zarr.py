@@ -65,11 +65,13 @@ def read_zarr(path: str | Path, axes: str | None = None) -> tuple[Any, str, Imag
     datasets = image.get("datasets") or [{"path": "0"}]
     array = node[datasets[0]["path"]]
     named = _image_axes(image, array, axes)
+    scale, origin = _placement(image, datasets[0], named)
     metadata = ImageMetadata(
         name=name,
-        scale=_scale(datasets[0], named),
+        scale=scale,
         units=_units(image, named),
         channel_names=_channel_names(meta, named, array.shape),
+        origin=origin,
     )
     return array, named, metadata
 
@@ -88,14 +90,33 @@ def _image_axes(image: dict[str, Any], array: Any, axes: str | None) -> str:
     return named
 
 
-def _scale(dataset: dict[str, Any], axes: str) -> dict[str, float]:
-    """Voxel sizes along z, y, x from the full-resolution level's scale transform."""
-    scale: dict[str, float] = {}
-    for transform in dataset.get("coordinateTransformations", []):
-        if transform.get("type") == "scale":
-            values = [float(v) for v in transform["scale"]]
-            scale = {a: v for a, v in zip(axes, values) if a in "zyx" and math.isfinite(v)}
-    return {a: v for a, v in scale.items() if v > 0}
+def _placement(
+    image: dict[str, Any], dataset: dict[str, Any], axes: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Voxel size and position of the first voxel along z, y, x: the full-resolution level's
+    transforms followed by the image's own (NGFF applies the multiscale's after the dataset's)."""
+    scale = [1.0] * len(axes)
+    offset = [0.0] * len(axes)
+    transforms = [
+        *dataset.get("coordinateTransformations", []),
+        *image.get("coordinateTransformations", []),
+    ]
+    for transform in transforms:
+        kind = transform.get("type")
+        values = transform.get(kind)
+        if kind not in ("scale", "translation") or not isinstance(values, list):
+            continue  # a transform given by path, or a kind NGFF does not define here
+        values = [float(v) for v in values][: len(axes)]
+        for i, value in enumerate(values):
+            if kind == "scale":
+                scale[i] *= value
+                offset[i] *= value
+            else:
+                offset[i] += value
+    spatial = [(a, s, o) for a, s, o in zip(axes, scale, offset) if a in "zyx"]
+    sizes = {a: s for a, s, _ in spatial if math.isfinite(s) and s > 0}
+    origin = {a: o for a, _, o in spatial if math.isfinite(o) and o != 0}
+    return sizes, origin
 
 
 def _units(image: dict[str, Any], axes: str) -> dict[str, str]:

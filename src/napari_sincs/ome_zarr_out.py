@@ -121,9 +121,7 @@ def _write_store(lazy: SincsArray, folder: Path) -> None:
         datasets.append(
             {
                 "path": str(level.level),
-                "coordinateTransformations": [
-                    {"type": "scale", "scale": _level_scale(lazy, axes, level.level)}
-                ],
+                "coordinateTransformations": _level_transforms(lazy, axes, level.level),
             }
         )
     meta = lazy.header.metadata
@@ -160,12 +158,19 @@ def _decode(level: SincsArray, axes: str, region: tuple[slice, ...]) -> np.ndarr
     return np.transpose(block, [level.axes.index(a) for a in axes])
 
 
-def _level_scale(lazy: SincsArray, axes: str, level: int) -> list[float]:
-    """Voxel size per axis at a level: y and x grow by 2**level, the rest stay."""
-    scale = lazy.header.metadata.scale
-    return [
-        float(scale.get(a, 1.0)) * (2**level if a in "yx" else 1) if a != "c" else 1.0 for a in axes
+def _level_transforms(lazy: SincsArray, axes: str, level: int) -> list[dict[str, Any]]:
+    """A level's voxel size per axis (y and x grow by 2**level) and, when the image is offset,
+    its translation: the same at every level, whose first voxel is the full resolution's."""
+    meta = lazy.header.metadata
+    scale = [
+        float(meta.scale.get(a, 1.0)) * (2**level if a in "yx" else 1) if a != "c" else 1.0
+        for a in axes
     ]
+    transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
+    if meta.origin:
+        offsets = [float(meta.origin.get(a, 0.0)) for a in axes]
+        transforms.append({"type": "translation", "translation": offsets})
+    return transforms
 
 
 def _omero(lazy: SincsArray) -> dict[str, Any]:

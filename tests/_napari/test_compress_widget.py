@@ -71,6 +71,7 @@ def test_widget_defaults_to_the_active_layer_and_describes_it(viewer_with_image)
 
 def test_compress_in_the_background_then_open_the_result(shown_viewer_with_image, qtbot, tmp_path):
     viewer_with_image = shown_viewer_with_image
+    viewer_with_image.layers["nuclei"].translate = (4.0, -2.0)
     compress_active_layer(viewer_with_image)
     widget = viewer_with_image.window.dock_widgets[f"{COMPRESS_WIDGET} (napari-sincs)"]
     _fast(widget, tmp_path / "nuclei.sincs")
@@ -91,10 +92,12 @@ def test_compress_in_the_background_then_open_the_result(shown_viewer_with_image
     assert f"{report.ratio:.1f}×" in widget.result.text() and "PSNR" in widget.result.text()
     with sincs.open_sincs(tmp_path / "nuclei.sincs") as lazy:
         assert lazy.header.metadata.scale == {"y": 0.5, "x": 0.5}
+        assert lazy.header.metadata.origin == {"y": 4.0, "x": -2.0}
     qtbot.waitUntil(lambda: widget.open_result.isEnabled() and widget.worker is None)
     widget.axes.setText("yx")
     [opened] = widget.open_output()
     assert opened.name == "nuclei (decoded)"
+    assert list(opened.translate) == [4.0, -2.0], "the result opens over the original"
     assert opened.metadata["sincs_path"] == str(tmp_path / "nuclei.sincs")
     assert len(viewer_with_image.layers) == 3
     assert widget.layer() is viewer_with_image.layers["nuclei"], "the user's choice is kept"
@@ -112,7 +115,7 @@ def test_compress_in_the_background_then_open_the_result(shown_viewer_with_image
     assert expected[report.max_error_at] == expected.max() == report.max_abs_error
     assert tuple(error_layer.contrast_limits) == (0.0, report.max_abs_error)
     centre = np.asarray(viewer_with_image.scene.camera.center[-2:])
-    np.testing.assert_allclose(centre, np.asarray(report.max_error_at) * 0.5)
+    np.testing.assert_allclose(centre, np.asarray(report.max_error_at) * 0.5 + [4.0, -2.0])
     assert f"Largest error {report.max_abs_error:g} at y " in widget.result.text()
     assert widget.layer_box.currentText() == "nuclei", "the error layer is not a candidate"
 

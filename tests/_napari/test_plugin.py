@@ -35,7 +35,12 @@ def test_save_selected_layer_writes_a_sincs_file(make_napari_viewer, qtbot, tmp_
     viewer = make_napari_viewer()
     data = load("nuclei3d_crop.tif")
     viewer.add_image(
-        data, name="stack", scale=(1.0, 0.5, 0.5), axis_labels=("z", "y", "x"), units="µm"
+        data,
+        name="stack",
+        scale=(1.0, 0.5, 0.5),
+        translate=(0.0, 3.0, -4.0),
+        axis_labels=("z", "y", "x"),
+        units="µm",
     )
     path = tmp_path / "stack.sincs"
     seen = {}
@@ -65,6 +70,7 @@ def test_save_selected_layer_writes_a_sincs_file(make_napari_viewer, qtbot, tmp_
         assert lazy.header.metadata.scale == {"y": 0.5, "x": 0.5}
         assert lazy.header.metadata.units == {"z": "µm", "y": "µm", "x": "µm"}
         assert lazy.header.metadata.name == "stack"
+        assert lazy.header.metadata.origin == {"y": 3.0, "x": -4.0}
     again = tmp_path / "script.sincs"
     assert viewer.layers.save(str(again), plugin="napari-sincs") == [str(again)]
     assert again.is_file(), "outside the event loop the file is there when save returns"

@@ -59,7 +59,7 @@ from .activity import ActivityBar
 from .cache import shared_cache
 from .error_view import ErrorArray, error_layer_kwargs, go_to
 from .file_layers import ViewerArray, file_stem, layers_for
-from .layers import axes_for, names_axes, physical_metadata, source_metadata
+from .layers import axes_for, layer_origin, names_axes, physical_metadata, source_metadata
 from .notify import notify_error
 
 if TYPE_CHECKING:
@@ -805,6 +805,7 @@ class CompressWidget(QWidget):
             rgb=bool(layer.rgb),
             scale=scale,
             units=units,
+            origin=layer_origin(axes, layer.translate),
             progress=functools.partial(self._emit_progress, token),
             cancel=token,
             overwrite=self.overwrite.isChecked(),

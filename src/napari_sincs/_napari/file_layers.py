@@ -143,6 +143,7 @@ def layers_for(
         kwargs: dict[str, Any] = {
             "name": f"{name} [{label}]" if channels else name,
             "scale": [meta.scale.get(a, 1.0) for a in axes],
+            "translate": [meta.origin.get(a, 0.0) for a in axes],
             "axis_labels": list(axes),
             "units": [meta.units.get(a, "pixel") for a in axes],
             "contrast_limits": _limits(
@@ -172,6 +173,7 @@ def _rgb_layer(lazy: SincsArray, name: str) -> LayerData:
         "name": name,
         "rgb": True,
         "scale": [meta.scale.get(a, 1.0) for a in axes],
+        "translate": [meta.origin.get(a, 0.0) for a in axes],
         "axis_labels": list(axes),
         "units": [meta.units.get(a, "pixel") for a in axes],
         "contrast_limits": _limits(min(header.intensity_min), max(header.intensity_max)),

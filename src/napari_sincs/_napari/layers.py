@@ -80,3 +80,11 @@ def physical_metadata(
             if text and text not in ("pixel", "px", "dimensionless", ""):
                 names[a] = "µm" if text == "um" else text
     return sizes, names
+
+
+def layer_origin(axes: str, translate: Sequence[float] | None) -> dict[str, float]:
+    """Where a layer's first voxel lies per axis (napari's translate; channels have none)."""
+    spatial = [a for a in axes if a != "c"]
+    if translate is None or len(translate) != len(spatial):
+        return {}
+    return {a: float(t) for a, t in zip(spatial, translate) if float(t) != 0.0}

@@ -21,7 +21,7 @@ import numpy as np
 from ..api import CompressionReport, compress
 from ..codec.errors import CompressionCancelled, SincsError
 from ..progress import CancelToken, ProgressClock, ProgressEvent
-from .layers import axes_for, physical_metadata
+from .layers import axes_for, layer_origin, physical_metadata
 
 log = logging.getLogger(__name__)
 _SAVING: set[BackgroundSave] = set()
@@ -38,6 +38,7 @@ def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
         name=meta.get("name"),
         scale=scale,
         units=units,
+        origin=layer_origin(axes, meta.get("translate")),
         rgb=bool(meta.get("rgb")),
         overwrite=True,
     )

@@ -35,14 +35,16 @@ KNOWN_FEATURES = ("residual",)
 
 @dataclass(frozen=True)
 class ImageMetadata:
-    """What the microscope knew: a name, voxel size and unit per axis, channel names, and
-    whether the channels are the red, green, blue (and alpha) of one colour image."""
+    """What the microscope knew: a name, voxel size and unit per axis, channel names, whether
+    the channels are the red, green, blue (and alpha) of one colour image, and where the first
+    voxel lies (per axis, in the units of the scale: napari's translate, NGFF's translation)."""
 
     name: str = ""
     scale: dict[str, float] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     channel_names: list[str] = field(default_factory=list)
     rgb: bool = False
+    origin: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -53,6 +55,8 @@ class ImageMetadata:
         }
         if self.rgb:
             data["rgb"] = True
+        if self.origin:
+            data["origin"] = dict(self.origin)
         return data
 
     @classmethod
@@ -77,7 +81,14 @@ class ImageMetadata:
         rgb = data.get("rgb", False)
         if not isinstance(rgb, bool) or (rgb and not axes.endswith("c")):
             raise CorruptFileError("the header's rgb flag is malformed.")
-        return cls(str(data.get("name", "")), dict(scale), dict(units), list(names), rgb)
+        origin = data.get("origin", {})
+        if not isinstance(origin, dict) or not all(
+            k in axes and isinstance(v, int | float) and math.isfinite(v) for k, v in origin.items()
+        ):
+            raise CorruptFileError("the header's origin is malformed.")
+        return cls(
+            str(data.get("name", "")), dict(scale), dict(units), list(names), rgb, dict(origin)
+        )
 
 
 @dataclass(frozen=True)
