@@ -108,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     viewer.add_argument(
         "--volume-voxels", type=int, default=None, help="3D level budget (1: the coarsest level)"
     )
+    viewer.add_argument(
+        "--layer-data",
+        choices=("sincs", "dask"),
+        default="sincs",
+        help="layer data: the reader's arrays (default) or dask arrays over the file",
+    )
     viewer.set_defaults(run=_viewer)
 
     ablation = commands.add_parser(
@@ -296,7 +302,7 @@ def _viewer(args: argparse.Namespace) -> int:
     if args.volume_voxels is not None:
         os.environ["NAPARI_SINCS_VOLUME_VOXELS"] = str(args.volume_voxels)
     warm_up()
-    rows = [measure_viewer(path) for path in args.files]
+    rows = [measure_viewer(path, layer_data=args.layer_data) for path in args.files]
     return _print_and_write(rows, args.out, "Browsing in napari")
 
 

@@ -8,7 +8,10 @@ Then a scrub: 30 consecutive planes one after the other, with a pause of DWELL s
 (a user reading each plane; neighbours are prefetched meanwhile), the median and the slowest
 step; and the 3D view: the time to its first drawn screen and the level it shows.
 `--prefetch 0 --volume-voxels 1` measures the behaviour before prefetch and the 3D level
-(napari's coarsest level in 3D).
+(napari's coarsest level in 3D). `--layer-data dask` opens the same layers with each level as a
+dask array over the file (`dask.array.from_array` on the tile grid, napari's other lazy route)
+instead of the reader's own array; compare it with `--prefetch 0`, since only the reader's array
+tells the prefetcher what is shown.
 """
 
 from __future__ import annotations
@@ -85,10 +88,30 @@ def _view_3d(viewer, layer) -> dict:
     return {"view_3d_s": round(seconds, 3), "level_3d": level}
 
 
-def measure_viewer(path: Path, steps: int = 8) -> dict:
+def _open_as_dask(viewer, path: Path) -> list:
+    """The reader's layers with every level as a dask array of the file's level."""
+    import dask.array as da
+
+    from napari_sincs import open_sincs
+    from napari_sincs._napari import volume_level
+    from napari_sincs._napari.cache import shared_cache
+    from napari_sincs._napari.file_layers import layers_for
+
+    volume_level.follow(viewer)
+    layers = []
+    for data, kwargs, _ in layers_for(open_sincs(path, cache_bytes=0), shared_cache()):
+        levels = data if isinstance(data, list) else [data]
+        arrays = [da.from_array(a.lazy, chunks=a.chunks, asarray=True) for a in levels]
+        layers.append(viewer.add_image(arrays if len(arrays) > 1 else arrays[0], **kwargs))
+    return layers
+
+
+def measure_viewer(path: Path, steps: int = 8, layer_data: str = "sincs") -> dict:
+    """One file's row; `layer_data` is "sincs" (the reader's arrays) or "dask"."""
     import napari
     from qtpy.QtWidgets import QApplication
 
+    from napari_sincs import open_sincs
     from napari_sincs._napari.cache import shared_cache
 
     app = QApplication.instance() or QApplication([])
@@ -97,14 +120,19 @@ def measure_viewer(path: Path, steps: int = 8) -> dict:
     viewer.window.resize(1200, 800)
     _drain(app)
     started = time.perf_counter()
-    layers = viewer.open(str(path), plugin="napari-sincs")
+    if layer_data == "dask":
+        layers = _open_as_dask(viewer, path)
+    else:
+        layers = viewer.open(str(path), plugin="napari-sincs")
     viewer.screenshot(canvas_only=True)
     first = time.perf_counter() - started
     layer = layers[0]
-    lazy = (layer.data[0] if layer.multiscale else layer.data).lazy
+    with open_sincs(path) as lazy:
+        shape = lazy.shape
     row = {
         "file": path.name,
-        "shape": "×".join(map(str, lazy.shape)),
+        "layer_data": layer_data,
+        "shape": "×".join(map(str, shape)),
         "first_screen_s": round(first, 3),
     }
     step_times = []
@@ -120,7 +148,9 @@ def measure_viewer(path: Path, steps: int = 8) -> dict:
             row |= _view_3d(viewer, layer)
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     spacing = np.asarray(layer.scale[-2:], dtype=float)
-    size = np.asarray(lazy.shape[-2:], dtype=float)
+    size = np.asarray(
+        layer.level_shapes[0][-2:] if layer.multiscale else layer.data.shape[-2:], dtype=float
+    )
     canvas = np.asarray(viewer.window._qt_viewer.canvas.size, dtype=float)
     camera.zoom = PAN_ZOOM / spacing.min()
     view = canvas / PAN_ZOOM

@@ -124,3 +124,20 @@ def test_viewer_benchmark_scrubs_and_opens_the_3d_view_at_the_level_asked(
     assert row["scrub_planes"] == 30 and row["scrub_misses_per_step"] > 0
     assert row["level_3d"] == 2, "a budget of one voxel leaves napari's coarsest level"
     assert "view_3d_s" in (tmp_path / "viewer.md").read_text()
+
+
+def test_viewer_benchmark_browses_dask_layer_data_over_the_same_file(monkeypatch, capsys):
+    import json
+
+    from napari_sincs._napari.prefetch import prefetch_planes, shared_prefetcher
+    from napari_sincs._napari.sample_data import sample_path
+
+    before = shared_prefetcher().planes
+    sample = str(sample_path("cell_migration_2dt.sincs"))
+    try:
+        assert main(["viewer", sample, "--layer-data", "dask", "--prefetch", "0"]) == 0
+    finally:
+        prefetch_planes(before)
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["layer_data"] == "dask" and row["shape"] == "48×130×130"
+    assert row["scrub_planes"] == 30 and row["scrub_misses_per_step"] > 0, "dask decodes the file"
