@@ -6,13 +6,16 @@ xvfb-run -a python scripts/screenshots.py [--data ../shared/data]
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
 import napari
 import tifffile
+from qtpy.QtCore import QSettings
 from qtpy.QtWidgets import QApplication
 
+from napari_sincs._napari.camera import camera_of
 from napari_sincs._napari.commands import COMPRESS_WIDGET, PLUGIN, REGION_WIDGET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +96,21 @@ def error_view(data: Path) -> None:
     zoomed_shot(viewer, 2.5, "error_view.png")
 
 
+def crop_trial(data: Path) -> None:
+    """A trial of the default settings on a crop of the cells3d volume, laid over the original."""
+    viewer = napari.Viewer()
+    viewer.window.resize(1400, 950)
+    image = tifffile.imread(data / "cells3d_nuclei.tif")
+    viewer.add_image(image, name="cells3d", colormap="gray")
+    viewer.dims.set_current_step(0, 30)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, COMPRESS_WIDGET)
+    finished = []
+    widget.finished.connect(finished.append)
+    widget.start_trial()
+    wait(lambda: finished, timeout=1800)
+    zoomed_shot(viewer, 1.5, "crop_trial.png")
+
+
 def lazy_browsing() -> None:
     viewer = napari.Viewer()
     viewer.window.resize(1400, 900)
@@ -105,8 +123,7 @@ def lazy_browsing() -> None:
 
 def zoomed_shot(viewer: napari.Viewer, zoom: float, name: str) -> None:
     """Zoom in around the view's centre, let the lazy layers decode, take the shot, close."""
-    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    camera.zoom *= zoom
+    camera_of(viewer).zoom *= zoom
     dismiss_notifications(viewer)
     settle(2)
     viewer.screenshot(str(IMAGES / name), canvas_only=False)
@@ -117,13 +134,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument(
-        "--only", choices=("compress_widget", "error_view", "lazy_browsing"), default=None
+        "--only",
+        choices=("compress_widget", "error_view", "crop_trial", "lazy_browsing"),
+        default=None,
     )
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
+    # The widgets show their defaults, not what this machine's user last chose.
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
     shots = {
         "compress_widget": lambda: compress_widget(args.data),
         "error_view": lambda: error_view(args.data),
+        "crop_trial": lambda: crop_trial(args.data),
         "lazy_browsing": lazy_browsing,
     }
     for name, shot in shots.items():

@@ -38,6 +38,8 @@ _WHERE = {
     "SincsArray": "lazy",
     "open_sincs": "lazy",
     "write_ome_zarr": "ome_zarr_out",
+    "Trial": "trial",
+    "run_trial": "trial",
 }
 
 __all__ = ["__version__", *sorted(_WHERE)]

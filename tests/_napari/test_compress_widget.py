@@ -9,7 +9,8 @@ import pytest
 
 import napari_sincs as sincs
 from helpers import load
-from napari_sincs import CompressionConfig
+from napari_sincs import CompressionConfig, trial
+from napari_sincs._napari.camera import camera_of
 from napari_sincs._napari.commands import COMPRESS_WIDGET, compress_active_layer
 from napari_sincs._napari.compress_widget import (
     LEVELS_KEY,
@@ -19,6 +20,7 @@ from napari_sincs._napari.compress_widget import (
     saliency_labels,
     saliency_weights,
 )
+from napari_sincs._napari.trial_view import show_trial
 from napari_sincs.codec.saliency import get_method
 
 LEARNED_LEVELS = get_method("learned").preview_levels
@@ -522,3 +524,34 @@ def test_the_file_size_the_settings_allow_is_shown_before_starting(viewer_with_i
     assert "smallest that reaches the PSNR" in widget.estimate.text()
     widget.mode.setCurrentText("lossless")
     assert "residual" in widget.estimate.text()
+
+
+def test_a_trial_on_a_crop_shows_its_quality_over_the_original_and_the_whole_runs_time(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(trial, "MIN_VOXELS", 0)
+    viewer = make_napari_viewer()
+    data = np.tile(load("nuclei2d_crop.tif"), (4, 4))
+    layer = viewer.add_image(data, name="mosaic", scale=(0.5, 0.5), translate=(10.0, 20.0))
+    widget = CompressWidget(viewer)
+    _fast(widget, tmp_path / "mosaic.sincs")
+    camera_of(viewer).center = (10 + 0.5 * 300, 20 + 0.5 * 200)
+    with qtbot.waitSignal(widget.finished, timeout=120_000) as blocker:
+        assert widget.start_trial() is not None
+        assert not widget.start.isEnabled() and not widget.trial_button.isEnabled()
+    result = blocker.args[0]
+    assert isinstance(result, sincs.Trial) and result.report.ratio >= 20
+    np.testing.assert_allclose([(p.start + p.stop) / 2 for p in result.box], (300, 200), atol=1)
+    shown = viewer.layers["mosaic (crop trial)"]
+    np.testing.assert_array_equal(shown.data, result.decoded)
+    starts = [piece.start for piece in result.box]
+    np.testing.assert_allclose(shown.translate, np.asarray(starts) * 0.5 + [10.0, 20.0])
+    assert tuple(shown.contrast_limits) == tuple(layer.contrast_limits)
+    assert widget.result.text() == trial.describe(result)
+    assert widget.layer() is layer and viewer.layers.selection.active is layer
+    assert not (tmp_path / "mosaic.sincs").exists(), "a trial writes no output"
+    qtbot.waitUntil(lambda: widget.worker is None)
+    assert widget.start.isEnabled() and not widget.open_result.isEnabled()
+    show_trial(viewer, layer, result)
+    assert [each.name for each in viewer.layers] == ["mosaic", "mosaic (crop trial)"]
+    assert viewer.layers["mosaic (crop trial)"].bounding_box.visible, "the crop is outlined"

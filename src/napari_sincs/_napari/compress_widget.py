@@ -6,7 +6,8 @@ left in the widget and in napari's activity dock, and Cancel (in either) sets th
 CancelToken, which leaves no file behind. The saliency preview is a Labels layer
 "<name> saliency": for the threshold map 1 = salient; for the learned map, labels 1-4 are four
 levels of weight (4 = fully salient, 0 = only the floor). Paint or erase it, and the edited map
-is what compression uses.
+is what compression uses. Try on a crop runs the same settings on about an eighth of the image
+around the view's centre (napari_sincs.trial) and lays the decoded crop over the original.
 
 The Layer box is the user's choice: it follows the layer they make active, but not a layer being
 added (napari makes every new layer active, and a decoded result must never take the place of
@@ -54,6 +55,7 @@ from ..codec.layout import ArrayLayout
 from ..codec.saliency.threshold import channel_thresholds
 from ..lazy import open_sincs
 from ..progress import FIT, CancelToken, ProgressClock, ProgressEvent, clock
+from ..trial import Trial, describe, run_trial
 from . import remembered, volume_level
 from .activity import ActivityBar
 from .cache import shared_cache
@@ -61,6 +63,7 @@ from .error_view import ErrorArray, error_layer_kwargs, go_to
 from .file_layers import ViewerArray, file_stem, layers_for
 from .layers import axes_for, layer_origin, names_axes, physical_metadata, source_metadata
 from .notify import notify_error
+from .trial_view import show_trial, view_centre
 
 if TYPE_CHECKING:
     import napari
@@ -165,6 +168,7 @@ class CompressWidget(QWidget):
         self._refused = False
         self._otsu_key: tuple[int, str] | None = None
         self._otsu_worker: Any = None
+        self._trial_of: Any = None
         self._make_target_controls()
         self._make_saliency_controls()
         self._make_run_controls()
@@ -278,6 +282,11 @@ class CompressWidget(QWidget):
         self.overwrite.setToolTip("Replace the output file if it exists (else Start refuses)")
         self.device = QLabel(describe_device())
         self.start = QPushButton("Start")
+        self.trial_button = QPushButton("Try on a crop")
+        self.trial_button.setToolTip(
+            "Compress about 1/8 of the image around the centre of the view with these settings, "
+            "show it decoded over the original and estimate how long the whole image takes"
+        )
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.progress = QProgressBar()
@@ -347,7 +356,7 @@ class CompressWidget(QWidget):
             form.addRow(label, field)
         outer = QVBoxLayout(self)
         outer.addLayout(form)
-        outer.addLayout(_row(self.start, self.cancel))
+        outer.addLayout(_row(self.start, self.trial_button, self.cancel))
         outer.addWidget(self.progress)
         outer.addWidget(self.stage_line)
         outer.addWidget(self.result)
@@ -374,6 +383,7 @@ class CompressWidget(QWidget):
         self.preset.currentTextChanged.connect(self._show_default_steps)
         self.browse.clicked.connect(self._choose_output)
         self.start.clicked.connect(self.start_compression)
+        self.trial_button.clicked.connect(self.start_trial)
         self.cancel.clicked.connect(self.cancel_running)
         self.open_result.clicked.connect(self.open_output)
         self.show_error_button.clicked.connect(self.show_error)
@@ -770,9 +780,46 @@ class CompressWidget(QWidget):
 
     def start_compression(self) -> Any:
         """Start compressing the chosen layer in a background worker; returns the worker."""
-        from napari.qt.threading import create_worker
-
         layer = self.layer()
+        settings = self._run_settings(layer)
+        if settings is None:
+            return None
+        data, kwargs = settings
+        token = self._begin(f"Compressing {layer.name}", activity=True)
+        kwargs |= dict(
+            origin=layer_origin(kwargs["axes"], layer.translate),
+            progress=functools.partial(self._emit_progress, token),
+            cancel=token,
+            overwrite=self.overwrite.isChecked(),
+        )
+        self._compressed = layer
+        self.result.setText(
+            "Compressing with the edited saliency layer…"
+            if kwargs["saliency"] is not None
+            else "Compressing…"
+        )
+        return self._start_worker(compress, (data, self.output.text()), kwargs, self._done)
+
+    def start_trial(self) -> Any:
+        """Compress a crop around the centre of the view with the same settings in a background
+        worker, to show its quality over the original and estimate the whole run's time."""
+        layer = self.layer()
+        settings = self._run_settings(layer)
+        if settings is None:
+            return None
+        data, kwargs = settings
+        centre = view_centre(self.viewer, layer)
+        token = self._begin(f"Trial of {layer.name} on a crop", activity=True)
+        kwargs |= dict(progress=functools.partial(self._emit_progress, token), cancel=token)
+        self._trial_of = layer
+        self.result.setText("Compressing a crop around the centre of the view…")
+        return self._start_worker(
+            run_trial, (data, centre), kwargs, self._trial_done, "The trial on a crop"
+        )
+
+    def _run_settings(self, layer: Any) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The layer's data and the compress keywords the widget's settings give, or None (with
+        the reason shown) when nothing can start."""
         if layer is None or self.worker is not None or self.preview_worker is not None:
             return None
         self._clear_status()
@@ -795,9 +842,7 @@ class CompressWidget(QWidget):
             self.result.setText(f"Not started: {exc}")
             notify_error(str(exc))
             return None
-        token = self._begin(f"Compressing {layer.name}", activity=True)
-        path = self.output.text()
-        kwargs = dict(
+        return data, dict(
             axes=axes,
             config=config,
             saliency=edited,
@@ -805,22 +850,23 @@ class CompressWidget(QWidget):
             rgb=bool(layer.rgb),
             scale=scale,
             units=units,
-            origin=layer_origin(axes, layer.translate),
-            progress=functools.partial(self._emit_progress, token),
-            cancel=token,
-            overwrite=self.overwrite.isChecked(),
         )
-        self.worker = create_worker(
-            compress, data, path, **kwargs, _start_thread=False, _ignore_errors=True
-        )
-        self._compressed = layer
-        self.worker.returned.connect(self._done)
-        self.worker.errored.connect(self._failed)
+
+    def _start_worker(
+        self,
+        job: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        returned: Any,
+        task: str = "Compression",
+    ) -> Any:
+        from napari.qt.threading import create_worker
+
+        self.worker = create_worker(job, *args, **kwargs, _start_thread=False, _ignore_errors=True)
+        self.worker.returned.connect(returned)
+        self.worker.errored.connect(functools.partial(self._failed, task=task))
         self.worker.finished.connect(self._worker_finished)
         self._enable_buttons()
-        self.result.setText(
-            "Compressing with the edited saliency layer…" if edited is not None else "Compressing…"
-        )
         self.worker.start()
         return self.worker
 
@@ -866,6 +912,7 @@ class CompressWidget(QWidget):
     def _enable_buttons(self) -> None:
         running = self.worker is not None or self.preview_worker is not None
         self.start.setEnabled(self.layer() is not None and not running)
+        self.trial_button.setEnabled(self.layer() is not None and not running)
         self.preview_button.setEnabled(self.layer() is not None and self.worker is None)
         self.cancel.setEnabled(running)
 
@@ -916,7 +963,16 @@ class CompressWidget(QWidget):
         self.show_error_button.setEnabled(True)
         self.finished.emit(report)
 
-    def _failed(self, exc: BaseException) -> None:
+    def _trial_done(self, trial: Trial) -> None:
+        self.progress.setValue(self.progress.maximum())
+        self._end("done")
+        self.result.setText(describe(trial))
+        layer = self._trial_of
+        if layer in self.viewer.layers:
+            show_trial(self.viewer, layer, trial)
+        self.finished.emit(trial)
+
+    def _failed(self, exc: BaseException, task: str = "Compression") -> None:
         self.progress.setValue(0)
         if isinstance(exc, CompressionCancelled):
             self._end("cancelled")
@@ -926,8 +982,8 @@ class CompressWidget(QWidget):
             show_info("Compression cancelled; no file was written.")
         else:
             self._end("failed")
-            self.result.setText(f"Failed: {exc}")
-            notify_error(str(exc) if isinstance(exc, SincsError) else f"Compression failed: {exc}")
+            self.result.setText(f"{task} failed: {exc}")
+            notify_error(str(exc) if isinstance(exc, SincsError) else f"{task} failed: {exc}")
             if not isinstance(exc, SincsError):
                 log.error("compression failed", exc_info=exc)
         self.finished.emit(exc)

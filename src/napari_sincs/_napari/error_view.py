@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .camera import camera_of
 from .file_layers import ViewerArray
 
 ERROR_SUFFIX = " error"
@@ -71,5 +72,5 @@ def go_to(viewer: Any, layer: Any, index: tuple[int, ...]) -> None:
         if axis + offset not in viewer.dims.displayed:
             viewer.dims.set_point(axis + offset, value)
     displayed = [d - offset for d in viewer.dims.displayed if d >= offset]
-    camera = getattr(viewer, "scene", viewer).camera  # viewer.camera before napari 0.9
+    camera = camera_of(viewer)
     camera.center = tuple(world[d] for d in displayed)

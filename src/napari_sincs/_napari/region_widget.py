@@ -43,6 +43,7 @@ from ..io import write_tiff
 from ..lazy import SincsArray
 from ..progress import DECODE, WRITE, CancelToken, ProgressCallback, ProgressEvent, check, report
 from .cache import set_cache_size, shared_cache
+from .camera import camera_of
 from .file_layers import ViewerArray, file_stem
 from .notify import notify_error
 
@@ -69,7 +70,7 @@ def _view_box(layer: Any, viewer: napari.Viewer) -> np.ndarray | None:
     if viewer.dims.ndisplay != 2:
         return None
     displayed = list(viewer.dims.displayed)
-    camera = getattr(viewer, "scene", viewer).camera  # viewer.camera before napari 0.9
+    camera = camera_of(viewer)
     half = np.asarray(viewer.canvas.viewbox_size(viewer.layers), dtype=float) / (2 * camera.zoom)
     centre = np.asarray(camera.center, dtype=float)[-2:]
     corners = []
