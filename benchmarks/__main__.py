@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         default="sincs",
         help="layer data: the reader's arrays (default) or dask arrays over the file",
     )
+    viewer.add_argument(
+        "--repeats", type=int, default=3, help="opens per file; each figure is their median"
+    )
     viewer.set_defaults(run=_viewer)
 
     ablation = commands.add_parser(
@@ -293,16 +296,24 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _viewer(args: argparse.Namespace) -> int:
-    from napari_sincs._napari.prefetch import prefetch_planes
+    from napari_sincs._napari.prefetch import prefetch_planes, shared_prefetcher
 
-    from .viewer import measure_viewer, warm_up
+    from .viewer import measure_viewer, median_row, warm_up
 
     if args.prefetch is not None:
         prefetch_planes(args.prefetch)
     if args.volume_voxels is not None:
         os.environ["NAPARI_SINCS_VOLUME_VOXELS"] = str(args.volume_voxels)
     warm_up()
-    rows = [measure_viewer(path, layer_data=args.layer_data) for path in args.files]
+    budget = os.environ.get("NAPARI_SINCS_VOLUME_VOXELS", "default")
+    setting = f"{args.layer_data}, prefetch {shared_prefetcher().planes}, 3D budget {budget}"
+    rows = [
+        {"setting": setting}
+        | median_row(
+            [measure_viewer(path, layer_data=args.layer_data) for _ in range(args.repeats)]
+        )
+        for path in args.files
+    ]
     return _print_and_write(rows, args.out, "Browsing in napari")
 
 

@@ -7,6 +7,7 @@ screen (the cache is emptied first, so each pan decodes the 256×256 tiles it ne
 Then a scrub: 30 consecutive planes one after the other, with a pause of DWELL seconds between
 (a user reading each plane; neighbours are prefetched meanwhile), the median and the slowest
 step; and the 3D view: the time to its first drawn screen and the level it shows.
+Each figure is the median of `--repeats` opens of the file.
 `--prefetch 0 --volume-voxels 1` measures the behaviour before prefetch and the 3D level
 (napari's coarsest level in 3D). `--layer-data dask` opens the same layers with each level as a
 dask array over the file (`dask.array.from_array` on the tile grid, napari's other lazy route)
@@ -39,6 +40,17 @@ def warm_up() -> None:
     napari.Viewer().close()
 
 
+def _clear_caches() -> None:
+    """Empty the reader's tile cache and napari's dask cache (which outlives a viewer), so that
+    every open, scrub and view decodes what it shows, with either kind of layer data."""
+    from napari.utils._dask_utils import _DASK_CACHE
+
+    from napari_sincs._napari.cache import shared_cache
+
+    shared_cache().clear()
+    _DASK_CACHE.cache.clear()
+
+
 def _dwell(app, seconds: float) -> None:
     """Let the event loop and the prefetch thread run, as while a user looks at a plane."""
     end = time.perf_counter() + seconds
@@ -58,7 +70,7 @@ def _timed_step(viewer, axis: int, plane: int) -> float:
 def _scrub(app, viewer, axis: int) -> dict:
     from napari_sincs._napari.cache import shared_cache
 
-    shared_cache().clear()
+    _clear_caches()
     count = min(SCRUB, viewer.dims.nsteps[axis] - 1)
     viewer.dims.set_current_step(axis, 0)
     viewer.screenshot(canvas_only=True)
@@ -76,9 +88,7 @@ def _scrub(app, viewer, axis: int) -> dict:
 
 
 def _view_3d(viewer, layer) -> dict:
-    from napari_sincs._napari.cache import shared_cache
-
-    shared_cache().clear()
+    _clear_caches()
     started = time.perf_counter()
     viewer.dims.ndisplay = 3
     viewer.screenshot(canvas_only=True)
@@ -106,6 +116,15 @@ def _open_as_dask(viewer, path: Path) -> list:
     return layers
 
 
+def median_row(rows: list[dict]) -> dict:
+    """One row of repeated measurements: the median of each number, the rest as measured."""
+    merged = dict(rows[0])
+    for key, value in merged.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            merged[key] = round(statistics.median(row[key] for row in rows), 3)
+    return merged
+
+
 def measure_viewer(path: Path, steps: int = 8, layer_data: str = "sincs") -> dict:
     """One file's row; `layer_data` is "sincs" (the reader's arrays) or "dask"."""
     import napari
@@ -115,7 +134,7 @@ def measure_viewer(path: Path, steps: int = 8, layer_data: str = "sincs") -> dic
     from napari_sincs._napari.cache import shared_cache
 
     app = QApplication.instance() or QApplication([])
-    shared_cache().clear()
+    _clear_caches()
     viewer = napari.Viewer()
     viewer.window.resize(1200, 800)
     _drain(app)
@@ -159,7 +178,7 @@ def measure_viewer(path: Path, steps: int = 8, layer_data: str = "sincs") -> dic
         camera.center = tuple(position * spacing)
         viewer.screenshot(canvas_only=True)
         pans = []
-        shared_cache().clear()
+        _clear_caches()
         viewer.screenshot(canvas_only=True)
         misses = shared_cache().misses
         for _ in range(steps):

@@ -117,12 +117,13 @@ def test_viewer_benchmark_scrubs_and_opens_the_3d_view_at_the_level_asked(
     out = tmp_path / "viewer"
     try:
         argv = ["viewer", sample, "--out", str(out), "--prefetch", "0", "--volume-voxels", "1"]
-        assert main(argv) == 0
+        assert main([*argv, "--repeats", "1"]) == 0
     finally:
         prefetch_planes(before)
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["scrub_planes"] == 30 and row["scrub_misses_per_step"] > 0
     assert row["level_3d"] == 2, "a budget of one voxel leaves napari's coarsest level"
+    assert row["setting"] == "sincs, prefetch 0, 3D budget 1"
     assert "view_3d_s" in (tmp_path / "viewer.md").read_text()
 
 
@@ -135,7 +136,8 @@ def test_viewer_benchmark_browses_dask_layer_data_over_the_same_file(monkeypatch
     before = shared_prefetcher().planes
     sample = str(sample_path("cell_migration_2dt.sincs"))
     try:
-        assert main(["viewer", sample, "--layer-data", "dask", "--prefetch", "0"]) == 0
+        argv = ["viewer", sample, "--layer-data", "dask", "--prefetch", "0", "--repeats", "2"]
+        assert main(argv) == 0
     finally:
         prefetch_planes(before)
     row = json.loads(capsys.readouterr().out.splitlines()[0])
