@@ -28,12 +28,28 @@ def test_two_tries_follow_the_measured_slope_to_the_aim():
     assert size(_next_lambda(tries, aim)) == pytest.approx(aim)
 
 
-def test_a_flat_or_inverted_slope_falls_back_to_the_elasticity():
+def test_a_flat_or_inverted_slope_under_the_aim_falls_back_to_the_elasticity():
     # refining moved the size the wrong way (noise): the secant would throw lambda 100x away
-    tries = [(0.0, math.log(1000.0), None), (0.1, math.log(1080.0), None)]
+    tries = [(0.0, math.log(800.0), None), (-0.1, math.log(780.0), None)]
     aim = math.log(950.0)
-    expected = 0.1 + (aim - math.log(1080.0)) / -presets.LATENT_ELASTICITY
+    expected = -0.1 + (aim - math.log(780.0)) / -presets.LATENT_ELASTICITY
     assert _next_lambda(tries, aim) == pytest.approx(expected)
+
+
+def test_a_file_too_large_that_ignores_lambda_escalates_it():
+    # cell_phase at the best preset: 4378 then 4345 bytes for 3630 while lambda grew 1.5x; the
+    # elasticity would move lambda 1.5x again, and four such tries ended in an error
+    tries = [
+        (math.log(1.07e-6), math.log(4378.0), None),
+        (math.log(1.64e-6), math.log(4345.0), None),
+    ]
+    aim = math.log(3539.0)
+    escalated = _next_lambda(tries, aim)
+    assert escalated == pytest.approx(math.log(1.64e-6 * presets.LATENT_ESCALATION))
+    inverted = [(0.0, math.log(1000.0), None), (0.1, math.log(1080.0), None)]
+    assert _next_lambda(inverted, math.log(950.0)) == pytest.approx(
+        0.1 + math.log(presets.LATENT_ESCALATION)
+    )
 
 
 def test_saturation_needs_a_lower_lambda_that_buys_nothing():

@@ -393,7 +393,9 @@ def _saturated(tries: list[tuple[float, float, object]], low: float) -> bool:
 def _next_lambda(tries: list[tuple[float, float, object]], aim: float) -> float:
     """log lambda for the next try: a secant through the last two tries (size falls as lambda
     grows), or, from one try or where the two disagree with that (noise), the elasticity
-    presets.LATENT_ELASTICITY; at most a factor 100."""
+    presets.LATENT_ELASTICITY; at most a factor 100. A file still too large after a change of
+    lambda it did not answer is one whose lambda is too small to matter yet: lambda then grows
+    by presets.LATENT_ESCALATION, since steps the elasticity's size would not get it out."""
     log_lam, log_size = tries[-1][:2]
     slope = -presets.LATENT_ELASTICITY
     if len(tries) > 1:
@@ -402,6 +404,8 @@ def _next_lambda(tries: list[tuple[float, float, object]], aim: float) -> float:
             measured = (log_size - previous_size) / (log_lam - previous_lam)
             if measured < -presets.LATENT_ELASTICITY / 10:
                 slope = measured
+            elif log_size > aim:
+                return log_lam + math.log(presets.LATENT_ESCALATION)
     step = (aim - log_size) / slope
     return max(math.log(LAMBDA_MIN), log_lam + max(-math.log(100), min(math.log(100), step)))
 
