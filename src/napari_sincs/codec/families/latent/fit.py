@@ -1,7 +1,10 @@
 """Training a latent file on distortion + lambda * rate, and steering lambda to the budget.
 
 Every step trains on one patch of one volume: the latents the patch interpolates are quantised
-(uniform noise early, straight-through rounding late), the synthesis predicts the patch, and
+in a step learned per level, at most one unit (uniform noise early, straight-through rounding
+late; the file codes the integers and folds the steps into the synthesis's first layer, so a
+level's precision is traded against its bits directly instead of through latents that must
+grow to many times the rounding noise), the synthesis predicts the patch, and
 the entropy model prices those latents; the loss is the saliency-weighted squared error plus
 lambda times the estimated bits per voxel of the whole file (each level's bits scaled from the
 patch to the level). Only the latents a step touched are updated (Adam on their boxes, with a
@@ -90,8 +93,10 @@ class _Latents:
         self.second[level][index] = second
         self.count[level][index] = count
 
-    def rounded(self, level: int) -> np.ndarray:
-        return self.grids[level].round().clamp(-Q_MAX, Q_MAX).cpu().numpy().astype(np.int64)
+    def rounded(self, level: int, step: float) -> np.ndarray:
+        """The level's latents in quantisation steps, as the file codes them."""
+        integers = (self.grids[level] / step).round().clamp(-Q_MAX, Q_MAX)
+        return integers.cpu().numpy().astype(np.int64)
 
 
 class LatentTrainer:
@@ -120,9 +125,16 @@ class LatentTrainer:
             self.synthesis[-1].bias.fill_(mean)
             self.arm[-1].weight.mul_(0.1)
             self.arm[-1].bias.zero_()
+        self.log_steps = nn.Parameter(torch.zeros(spec.levels, device=device))
         self.latents = [_Latents(geometry, device) for _ in volumes]
-        self.learning_rate = learning_rate
-        self.optimiser = torch.optim.Adam(self.parameters(), lr=learning_rate)
+        networks = [*self.synthesis.parameters(), *self.arm.parameters()]
+        self.optimiser = torch.optim.Adam(
+            [
+                {"params": networks, "base_lr": learning_rate},
+                {"params": [self.log_steps], "base_lr": presets.LATENT_STEP_LEARNING_RATE},
+            ],
+            lr=learning_rate,
+        )
         self.generator = np.random.default_rng(seed)
         self.noise = torch.Generator(device=device).manual_seed(seed)
         depth, height, width = geometry.extents
@@ -131,8 +143,9 @@ class LatentTrainer:
         self.patch = (pd, min(height, side), min(width, side))
         self.scale = [math.prod(cells) / math.prod(geometry.extents) for cells in geometry.cells]
 
-    def parameters(self) -> list[nn.Parameter]:
-        return [*self.synthesis.parameters(), *self.arm.parameters()]
+    def quantisation_steps(self) -> list[float]:
+        """Each level's quantisation step in the synthesis's input units."""
+        return self.log_steps.detach().exp().cpu().tolist()
 
     def state(self) -> dict:
         """Everything training changes, copied (to try refinements from the same start)."""
@@ -140,6 +153,7 @@ class LatentTrainer:
             "latents": [[t.clone() for t in v.tensors()] for v in self.latents],
             "synthesis": copy.deepcopy(self.synthesis.state_dict()),
             "arm": copy.deepcopy(self.arm.state_dict()),
+            "log_steps": self.log_steps.detach().clone(),
             "optimiser": copy.deepcopy(self.optimiser.state_dict()),
             "generator": copy.deepcopy(self.generator.bit_generator.state),
             "noise": self.noise.get_state(),
@@ -151,16 +165,23 @@ class LatentTrainer:
                 tensor.copy_(copied)
         self.synthesis.load_state_dict(state["synthesis"])
         self.arm.load_state_dict(state["arm"])
+        with torch.no_grad():
+            self.log_steps.copy_(state["log_steps"])
         self.optimiser.load_state_dict(copy.deepcopy(state["optimiser"]))
         self.generator.bit_generator.state = copy.deepcopy(state["generator"])
         self.noise.set_state(state["noise"])
 
     def network_vector(self) -> np.ndarray:
-        """The networks' weights, flat, in the spec's parameter order (synthesis first)."""
+        """The networks' weights, flat, in the spec's parameter order (synthesis first), with
+        the quantisation steps folded into the synthesis's first layer: the file's synthesis
+        reads the latents in steps, as they are coded."""
         tensors = []
         for layers in (self.synthesis, self.arm):
             for layer in layers:
-                tensors += [layer.weight.detach().reshape(-1), layer.bias.detach().reshape(-1)]
+                weight = layer.weight.detach()
+                if layer is self.synthesis[0]:
+                    weight = weight * self.log_steps.detach().exp()[None, :]
+                tensors += [weight.reshape(-1), layer.bias.detach().reshape(-1)]
         return torch.cat(tensors).float().cpu().numpy()
 
     def _patch(self) -> tuple[int, Box]:
@@ -199,7 +220,10 @@ class LatentTrainer:
         leaves = [
             grids[level][box.slices].clone().requires_grad_() for level, box in enumerate(needed)
         ]
-        quantised = [self._quantise(leaf, noisy) for leaf in leaves]
+        steps = self.log_steps.exp()
+        quantised = [
+            self._quantise(leaf / steps[level], noisy) for level, leaf in enumerate(leaves)
+        ]
         features = []
         for level, (q, box, window) in enumerate(zip(quantised, needed, own)):
             local = q[tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))]
@@ -211,7 +235,7 @@ class LatentTrainer:
                 ).to(self.device, torch.float32)
                 local = torch.movedim(torch.tensordot(matrix, local, dims=([1], [axis])), 0, axis)
             features.append(local.reshape(-1))
-        predicted = _forward(self.synthesis, torch.stack(features, dim=1))[:, 0]
+        predicted = _forward(self.synthesis, torch.stack(features, dim=1) * steps)[:, 0]
         data = self.volumes[volume]
         target = data.values[voxels.slices].reshape(-1)
         error = (predicted - target) ** 2
@@ -223,10 +247,12 @@ class LatentTrainer:
         rate = self._rate(quantised, own, needed)
         loss = distortion + lam * rate
         for group in self.optimiser.param_groups:
-            group["lr"] = self.learning_rate * lr_factor
+            group["lr"] = group["base_lr"] * lr_factor
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         self.optimiser.step()
+        with torch.no_grad():
+            self.log_steps.clamp_(max=0.0)
         latent_lr = presets.LATENT_LEARNING_RATE * lr_factor
         for level, (leaf, box) in enumerate(zip(leaves, needed)):
             if leaf.grad is not None:
@@ -234,9 +260,11 @@ class LatentTrainer:
         if not measure:
             return float(distortion.detach()), float(rate.detach()), None
         with torch.no_grad():
-            rounded = self._rate(
-                [leaf.detach().round().clamp(-Q_MAX, Q_MAX) for leaf in leaves], own, needed
-            )
+            integers = [
+                (leaf.detach() / step).round().clamp(-Q_MAX, Q_MAX)
+                for leaf, step in zip(leaves, steps.detach())
+            ]
+            rounded = self._rate(integers, own, needed)
         return float(distortion.detach()), float(rate.detach()), float(rounded)
 
     def _quantise(self, leaf: torch.Tensor, noisy: bool) -> torch.Tensor:
@@ -499,8 +527,10 @@ def _code(trainer: LatentTrainer, spec: LatentSpec, geometry: LatentGeometry, bi
     arm = ExactArm(arm_tensors, torch.device("cpu"))
     blobs = Spill()
     blobs.append(encode_chain(quantised, shapes, residual=False))
+    steps = trainer.quantisation_steps()
     rounded = [
-        [latents.rounded(level) for level in range(spec.levels)] for latents in trainer.latents
+        [latents.rounded(level, steps[level]) for level in range(spec.levels)]
+        for latents in trainer.latents
     ]
     for group in geometry.plan:
         tile = geometry.tile_of(group)

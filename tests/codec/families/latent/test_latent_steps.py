@@ -1,0 +1,51 @@
+"""Learned quantisation steps: each level's latents are rounded in a step of its own, learned
+with the networks and folded into the synthesis's first layer when the file is coded."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from helpers import load
+from napari_sincs import CompressionConfig
+from napari_sincs.codec.families.latent import FAMILY, plan_for
+from napari_sincs.codec.families.latent.fit import LatentTrainer, _forward, _Volume
+from napari_sincs.codec.families.latent.reader import network_tensors
+
+
+def _trainer() -> LatentTrainer:
+    image = load("nuclei2d_crop.tif").astype(np.float32)
+    image = (image - image.min()) / (image.max() - image.min())
+    plan = plan_for((1, 1, 1, *image.shape), CompressionConfig(family="latent"))
+    spec = FAMILY.spec_for(plan)
+    geometry = spec.geometry(plan)
+    volume = _Volume(torch.from_numpy(image.reshape(geometry.extents)), None)
+    return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), 4096, 0, 1e-2)
+
+
+def test_the_coded_synthesis_reads_integers_as_the_trained_one_reads_steps():
+    trainer = _trainer()
+    levels = trainer.spec.levels
+    with torch.no_grad():
+        trainer.log_steps.copy_(torch.log(torch.linspace(0.1, 1.0, levels)))
+    integers = torch.randint(-20, 21, (50, levels)).float()
+    trained = _forward(trainer.synthesis, integers * trainer.log_steps.exp())
+    tensors, _ = network_tensors(trainer.spec, trainer.network_vector().astype(np.float64))
+    h = integers.double()
+    for i in range(0, len(tensors), 2):
+        h = h @ torch.from_numpy(tensors[i]).T + torch.from_numpy(tensors[i + 1])
+        if i < len(tensors) - 2:
+            h = torch.relu(h)
+    torch.testing.assert_close(h.float(), trained.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_steps_get_finer_when_bits_are_free_and_never_coarser_than_one():
+    free = _trainer()
+    for _ in range(40):
+        free.step(1e-8, 1.0, True, measure=False)
+    assert max(free.quantisation_steps()) <= 1.0
+    assert np.mean(np.log(free.quantisation_steps())) < -0.2, "precision was free"
+    dear = _trainer()
+    for _ in range(40):
+        dear.step(10.0, 1.0, True, measure=False)
+    assert max(dear.quantisation_steps()) <= 1.0, "a step never grows past one unit"
