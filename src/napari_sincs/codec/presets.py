@@ -180,13 +180,13 @@ LEARNED_PLANES_PER_PASS = 64
 # step's fixed costs then matter little: about 0.4 microseconds per voxel on two cores), as many
 # steps as make every voxel seen the preset's latent_epochs times (300: cell_migration_2dt: 34.6 dB
 # at 103x, above HEVC; 69 visits left cells3d_nuclei far from its budget), 1e-2 for the
-# networks and 0.05 (in latent units, where one unit is one quantisation step) for the latents
-# (0.2 was 1.9 dB worse on cell_migration_2dt), cosine to zero; additive uniform noise stands in
-# for rounding for the first 80% of the steps, straight-through rounding after. Each level's
-# quantisation step is learned (log step, Adam at 0.05; 1e-2 moved too slowly): with steps of
-# one unit, cell_phase's latents stayed within a few units (its finest level all zeros, lambda
-# at its floor, 150x for 100x asked, 35.97 dB); with learned steps the coarse levels take steps
-# of 0.1-0.6. A step never grows past one unit: steps free to grow turned fmri_4d's finest
+# networks and 0.05 (in the synthesis's input units, where a quantisation step is at most one)
+# for the latents (0.2 was 1.9 dB worse on cell_migration_2dt), cosine to zero; additive uniform
+# noise stands in for rounding for the first 80% of the steps, straight-through rounding after.
+# Each level's quantisation step is learned (log step, Adam at 0.05; 1e-2 moved too slowly): with
+# steps of one unit, cell_phase's latents stayed within a few units (its finest level all zeros,
+# lambda at its floor, 150x for 100x asked, 35.97 dB); with learned steps the coarse levels take
+# steps of 0.1-0.6. A step never grows past one unit: steps free to grow turned fmri_4d's finest
 # level coarse, +0.6 dB for SSIM 0.893 -> 0.852.
 # Pyramid: 6 levels, the finest sampling y and x every 2 voxels and z or t every voxel (keeping
 # the first axis finer was worth +1.4 dB on cell_migration_2dt in the prototype); synthesis and

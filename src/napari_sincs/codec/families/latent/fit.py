@@ -67,6 +67,11 @@ class _Volume:
     weights: torch.Tensor | None
 
 
+def _in_steps(values: torch.Tensor, step: torch.Tensor | float) -> torch.Tensor:
+    """Latents rounded to whole quantisation steps: the integers a file codes."""
+    return (values / step).round().clamp(-Q_MAX, Q_MAX)
+
+
 class _Latents:
     """One volume's latent grids and their Adam state, updated box by box."""
 
@@ -95,8 +100,7 @@ class _Latents:
 
     def rounded(self, level: int, step: float) -> np.ndarray:
         """The level's latents in quantisation steps, as the file codes them."""
-        integers = (self.grids[level] / step).round().clamp(-Q_MAX, Q_MAX)
-        return integers.cpu().numpy().astype(np.int64)
+        return _in_steps(self.grids[level], step).cpu().numpy().astype(np.int64)
 
 
 class LatentTrainer:
@@ -260,10 +264,7 @@ class LatentTrainer:
         if not measure:
             return float(distortion.detach()), float(rate.detach()), None
         with torch.no_grad():
-            integers = [
-                (leaf.detach() / step).round().clamp(-Q_MAX, Q_MAX)
-                for leaf, step in zip(leaves, steps.detach())
-            ]
+            integers = [_in_steps(leaf.detach(), step) for leaf, step in zip(leaves, steps)]
             rounded = self._rate(integers, own, needed)
         return float(distortion.detach()), float(rate.detach()), float(rounded)
 
