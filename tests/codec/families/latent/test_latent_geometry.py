@@ -108,3 +108,24 @@ def test_a_box_is_what_it_says():
     assert box.shape == (2, 4, 1) and box.size == 8
     assert box.parents((1, 1, 1)) == Box(((0, 1), (1, 4), (0, 1)))
     assert box.grown(1, (2, 5, 9)) == Box(((0, 2), (2, 5), (0, 3)))
+
+
+def test_interpolated_features_need_no_more_fraction_bits_than_the_geometry_says():
+    """The decoder skips rounding features onto the synthesis's input grid when that grid has
+    at least `feature_bits`: that is only exact if no feature needs more."""
+    plan = GroupPlan((1, 1, 40, 70, 90), 1, (32, 64, 64), 1)
+    geometry = LatentGeometry(plan, 6, 1, 1)
+    bits = geometry.feature_bits()
+    rng = np.random.default_rng(3)
+    needed = 0
+    for level, (exponents, cells) in enumerate(zip(geometry.exponents, geometry.cells)):
+        grid = rng.integers(-255, 256, cells).astype(np.float64)
+        features = grid
+        for axis, (k, n, extent) in enumerate(zip(exponents, cells, geometry.extents)):
+            matrix = interpolation(np.arange(extent), k, n, (0, n))
+            features = np.moveaxis(np.tensordot(matrix, features, axes=([1], [axis])), 0, axis)
+        scaled = features * 2.0**bits
+        assert np.array_equal(scaled, np.round(scaled)), f"level {level} needs more bits"
+        while not np.array_equal(features * 2.0**needed, np.round(features * 2.0**needed)):
+            needed += 1
+    assert needed == bits, "and the coarsest level needs them all"

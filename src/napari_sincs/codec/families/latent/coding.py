@@ -29,7 +29,8 @@ _RANGE = struct.Struct("<hh")
 
 
 class ExactArm:
-    """The entropy model's MLP on exact fixed-point grids: (mu, log-scale) per context."""
+    """The entropy model's MLP on exact fixed-point grids: (mu, log-scale) per context. A
+    context holds integers (latents and 0/1 flags), which lie on every input grid already."""
 
     def __init__(self, tensors: list[np.ndarray], device: torch.device) -> None:
         self.mlp = ExactMlp(tensors, float(Q_MAX), device)
@@ -41,7 +42,7 @@ class ExactArm:
         out = np.empty((count, 2), dtype=np.float64)
         for start in range(0, count, CHUNK):
             chunk = features[:, start : start + CHUNK].T.to(self.device, torch.float64)
-            h = self.mlp.first(self.mlp.on_input_grid(chunk))
+            h = self.mlp.first(chunk)
             out[start : start + CHUNK] = self.mlp.outputs(h).cpu().numpy()
         return out[:, 0], out[:, 1]
 

@@ -38,14 +38,13 @@ def context_size(dims: int, levels: int) -> int:
     return len(coarse) + len(same) + 1 + levels
 
 
-def _valid(box: Box, offset: tuple[int, ...], cells, per_tile) -> np.ndarray:
-    """Whether each cell of `box` + `offset` lies in the grid and in the cell's own tile."""
-    masks = []
-    for (a, b), o, n, per in zip(box.ranges, offset, cells, per_tile):
-        centre = np.arange(a, b)
-        moved = centre + o
-        masks.append((moved >= 0) & (moved < n) & (moved // per == centre // per))
-    return masks[0][:, None, None] & masks[1][None, :, None] & masks[2][None, None, :]
+def _axis_mask(span: tuple[int, int], shift: int, cells: int, per_tile: int) -> torch.Tensor | None:
+    """Along one axis, whether each cell of `span` moved by `shift` stays in the grid and in its
+    own tile; None where all do (most shifts of most boxes: nothing to multiply)."""
+    centre = np.arange(*span)
+    moved = centre + shift
+    keep = (moved >= 0) & (moved < cells) & (moved // per_tile == centre // per_tile)
+    return None if keep.all() else torch.from_numpy(keep)
 
 
 def _neighbours(
@@ -55,18 +54,24 @@ def _neighbours(
     shifts: tuple[tuple, ...],
     cells,
     per_tile,
-) -> list[torch.Tensor]:
-    """values at `box` + each shift (0 outside the grid or the tile), from a slice of a level
-    that starts at `origin` and holds every neighbour inside the grid."""
+) -> torch.Tensor:
+    """values at `box` + each shift (0 outside the grid or the tile), stacked on a first axis,
+    from a slice of a level that starts at `origin` and holds every neighbour inside the grid."""
     padded = functional.pad(values, (1, 1, 1, 1, 1, 1))
     out = []
     for shift in shifts:
         index = tuple(
             slice(a - o + s + 1, b - o + s + 1) for (a, b), o, s in zip(box.ranges, origin, shift)
         )
-        mask = torch.from_numpy(_valid(box, shift, cells, per_tile)).to(values.dtype)
-        out.append(padded[index] * mask)
-    return out
+        piece = padded[index]
+        for axis, s in enumerate(shift):
+            mask = _axis_mask(box.ranges[axis], s, cells[axis], per_tile[axis]) if s else None
+            if mask is not None:
+                view = [1, 1, 1]
+                view[axis] = -1
+                piece = piece * mask.to(values.device, values.dtype).view(view)
+        out.append(piece)
+    return torch.stack(out)
 
 
 def contexts(
@@ -87,11 +92,10 @@ def contexts(
     for the coarsest level.
     """
     coarse_offsets, same_offsets = offsets(geometry.dims)
-    columns: list[torch.Tensor] = []
+    pick = None if cells is None else torch.from_numpy(cells).to(same.device)
+    count = box.size if pick is None else len(cells)
     if coarse is None:
-        columns += [torch.zeros(box.shape, dtype=same.dtype, device=same.device)] * len(
-            coarse_offsets
-        )
+        around = same.new_zeros((len(coarse_offsets), count))
     else:
         steps = geometry.steps(level)
         parents = box.parents(steps)
@@ -103,24 +107,26 @@ def contexts(
             geometry.cells[level + 1],
             geometry.tile_cells[level + 1],
         )
-        stacked = torch.stack(around, dim=-1)
-        for axis, ((a, b), step, start) in enumerate(zip(box.ranges, steps, parents.starts)):
-            index = torch.from_numpy((np.arange(a, b) >> step) - start).to(same.device)
-            stacked = stacked.index_select(axis, index)
-        columns += list(stacked.unbind(dim=-1))
-    parity = _parity(box).to(same.dtype).to(same.device)
-    around = _neighbours(
+        index = np.zeros((), dtype=np.int64)
+        for (a, b), step, start, size in zip(box.ranges, steps, parents.starts, parents.shape):
+            index = index[..., None] * size + ((np.arange(a, b) >> step) - start)
+        index = index.reshape(-1) if cells is None else index.reshape(-1)[cells]
+        flat = around.reshape(len(coarse_offsets), -1)
+        around = flat.index_select(1, torch.from_numpy(index).to(same.device))
+    parity = _parity(box).to(same.device, same.dtype)
+    neighbours = _neighbours(
         same, same_origin, box, same_offsets, geometry.cells[level], geometry.tile_cells[level]
     )
-    columns += [values * parity for values in around]
-    columns.append(parity)
-    pick = None if cells is None else torch.from_numpy(cells).to(same.device)
-    flat = [c.reshape(-1) if pick is None else c.reshape(-1)[pick] for c in columns]
-    count = flat[0].shape[0]
-    for other in range(geometry.levels):
-        value = float(other == level)
-        flat.append(torch.full((count,), value, dtype=same.dtype, device=same.device))
-    return torch.stack(flat, dim=0)
+    levels = same.new_zeros((geometry.levels, count))
+    levels[level] = 1.0
+    parts = [around, _flat(neighbours * parity, pick), _flat(parity[None], pick), levels]
+    return torch.cat(parts)
+
+
+def _flat(values: torch.Tensor, pick: torch.Tensor | None) -> torch.Tensor:
+    """(columns, cells) of a (columns, d, y, x) array, or only the cells `pick`."""
+    flat = values.reshape(values.shape[0], -1)
+    return flat if pick is None else flat[:, pick]
 
 
 def _parity(box: Box) -> torch.Tensor:

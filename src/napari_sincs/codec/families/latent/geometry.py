@@ -100,8 +100,8 @@ def interpolation(
     second = np.clip(low + 1, 0, cells - 1) - window[0]
     if len(positions) and (first.min() < 0 or second.max() >= matrix.shape[1]):
         raise ValueError(f"cells {window} do not cover the voxels' interpolation")
-    np.add.at(matrix, (rows, first), 1.0 - fraction)
-    np.add.at(matrix, (rows, second), fraction)
+    matrix[rows, first] = 1.0 - fraction
+    matrix[rows, second] += fraction
     return matrix
 
 
@@ -189,6 +189,11 @@ class LatentGeometry:
     def steps(self, level: int) -> tuple[int, ...]:
         """How many times each axis halves from `level` to the next coarser level."""
         return tuple(b - a for a, b in zip(self.exponents[level], self.exponents[level + 1]))
+
+    def feature_bits(self) -> int:
+        """Fraction bits an interpolated feature can need: integers times one weight per axis,
+        each a multiple of 2**-(k + 1) (k > 0) or 1 (k = 0)."""
+        return max(sum(k + 1 for k in ks if k) for ks in self.exponents)
 
     def latent_count(self) -> int:
         """Latents of every level of every volume."""

@@ -30,29 +30,35 @@ def network_tensors(spec: LatentSpec, weights: np.ndarray) -> tuple[list, list]:
 
 class Synthesis:
     """Latent grids to normalised intensities, exactly: interpolated features (exact binary
-    fractions of integers) on the MLP's fixed-point input grid, then the exact MLP."""
+    fractions of integers) on the MLP's fixed-point input grid, then the exact MLP. Features
+    already lie on that grid when it is at least as fine as theirs, and are then not rounded."""
 
     def __init__(self, geometry: LatentGeometry, tensors: list, device: torch.device) -> None:
         self.geometry = geometry
         self.mlp = ExactMlp(tensors, float(Q_MAX), device)
         self.device = device
+        self.on_grid = self.mlp.input_bits >= geometry.feature_bits()
 
-    def features(
-        self, positions: list[np.ndarray], windows: list[Box], latents: list
-    ) -> torch.Tensor:
-        """(voxels, levels) features at the outer product of volume positions (d, y, x)."""
-        columns = []
-        for level, (window, values) in enumerate(zip(windows, latents)):
-            grid = torch.from_numpy(np.asarray(values, dtype=np.float64))
-            for axis, (p, k, cells, (start, stop)) in enumerate(
-                zip(
-                    positions,
-                    self.geometry.exponents[level],
-                    self.geometry.cells[level],
-                    window.ranges,
+    def matrices(self, positions: list[np.ndarray], windows: list[Box]) -> list[list]:
+        """Per level, per axis (d, y, x): the interpolation from the window's cells to the
+        positions, built once for a whole evaluation and sliced for each of its chunks."""
+        geometry = self.geometry
+        return [
+            [
+                torch.from_numpy(interpolation(p, k, cells, span))
+                for p, k, cells, span in zip(
+                    positions, geometry.exponents[level], geometry.cells[level], window.ranges
                 )
-            ):
-                matrix = torch.from_numpy(interpolation(p, k, cells, (start, stop)))
+            ]
+            for level, window in enumerate(windows)
+        ]
+
+    def features(self, matrices: list[list], latents: list) -> torch.Tensor:
+        """(levels, voxels) features at the outer product of the matrices' positions."""
+        columns = []
+        for per_axis, values in zip(matrices, latents):
+            grid = torch.from_numpy(np.asarray(values, dtype=np.float64))
+            for axis, matrix in enumerate(per_axis):
                 grid = torch.movedim(torch.tensordot(matrix, grid, dims=([1], [axis])), 0, axis)
             columns.append(grid.reshape(-1))
         return torch.stack(columns, dim=0)
@@ -62,7 +68,7 @@ class Synthesis:
         out = np.empty(features.shape[1], dtype=np.float64)
         for start in range(0, features.shape[1], MLP_CHUNK):
             part = features[:, start : start + MLP_CHUNK].T.to(self.device)
-            chunk = self.mlp.on_input_grid(part)
+            chunk = part if self.on_grid else self.mlp.on_input_grid(part)
             out[start : start + MLP_CHUNK] = self.mlp.tail(self.mlp.first(chunk)).cpu().numpy()
         return out
 
@@ -120,6 +126,8 @@ class LatentValues(GroupValues):
         depth = t if geometry.d_axis == "t" else z
         volume_positions = [depth + origin[0], y + origin[1], x + origin[2]]
         volume = geometry.volume_of(group)
+        windows = self._windows(volume_positions)
+        matrices = self.synthesis.matrices(volume_positions, windows)
         out = np.empty([len(p) for p in volume_positions], dtype=np.float64)
         plane = len(y) * len(x)
         depth_rows = max(1, MLP_CHUNK // max(1, plane))
@@ -128,14 +136,32 @@ class LatentValues(GroupValues):
             for y0 in range(0, len(y), y_rows):
                 part = (slice(d0, d0 + depth_rows), slice(y0, y0 + y_rows), slice(None))
                 chunk = [p[s] for p, s in zip(volume_positions, part)]
-                out[part] = self._synthesise(volume, chunk)
+                out[part] = self._synthesise(volume, chunk, part, windows, matrices)
         return out.reshape([len(p) for p in positions])
 
-    def _synthesise(self, volume: int, positions: list[np.ndarray]) -> np.ndarray:
-        """Normalised values at the outer product of volume positions (d, y, x)."""
-        geometry = self.geometry
+    def _windows(self, positions: list[np.ndarray]) -> list[Box]:
+        """Per level, the cells the voxels at the outer product of `positions` read."""
         voxels = Box(tuple((int(p.min()), int(p.max()) + 1) for p in positions))
-        windows = [geometry.window(level, voxels) for level in range(geometry.levels)]
+        return [self.geometry.window(level, voxels) for level in range(self.geometry.levels)]
+
+    def _synthesise(
+        self,
+        volume: int,
+        positions: list[np.ndarray],
+        part: tuple[slice, ...],
+        whole: list[Box],
+        matrices: list[list],
+    ) -> np.ndarray:
+        """Normalised values at the outer product of volume positions (d, y, x), which are
+        `part` of the evaluation whose windows are `whole` and interpolations `matrices`."""
+        windows = self._windows(positions)
         latents = [self.window(volume, level, w) for level, w in enumerate(windows)]
-        features = self.synthesis.features(positions, windows, latents)
+        sliced = [
+            [
+                matrix[rows, a - start : b - start]
+                for matrix, rows, (a, b), start in zip(per_axis, part, window.ranges, outer.starts)
+            ]
+            for per_axis, window, outer in zip(matrices, windows, whole)
+        ]
+        features = self.synthesis.features(sliced, latents)
         return self.synthesis(features).reshape([len(p) for p in positions])
