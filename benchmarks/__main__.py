@@ -120,10 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     viewer.set_defaults(run=_viewer)
 
     ablation = commands.add_parser(
-        "ablations", help="transfer, weight residuals, saliency, precision, output refit"
+        "ablations",
+        help="transfer, weight residuals, saliency, precision, output refit, latent parts",
     )
     ablation.add_argument(
-        "which", choices=["transfer", "residuals", "saliency", "precision", "refit"]
+        "which", choices=["transfer", "residuals", "saliency", "precision", "refit", "latent"]
     )
     ablation.add_argument("names", nargs="*")
     ablation.add_argument(
@@ -223,6 +224,7 @@ ABLATION_IMAGES = {
         "brain_cells_3d",
     ],
     "saliency": ["nuclei2d", "cell_phase", "hela_3ch", "beads3d"],
+    "latent": ["nuclei3d", "nuclei2d", "cell_migration_2dt"],
     "precision": ["nuclei3d", "fmri_4d", "cell_migration_2dt", "nuclei2d"],
     "refit": [
         "beads3d",
@@ -250,6 +252,8 @@ def _ablation(args: argparse.Namespace) -> int:
             rows += ablations.precision(dataset, args.family)
         elif args.which == "refit":
             rows += ablations.refit(dataset)
+        elif args.which == "latent":
+            rows += ablations.latent_parts(dataset)
         else:
             rows += ablations.saliency(dataset, args.family)
         print(json.dumps(rows[-1]), flush=True)

@@ -16,11 +16,15 @@
   is the refit alone), PSNR and SSIM globally and inside the objects;
 * saliency: uniform, threshold and learned (Grad-CAM) sampling, with the PSNR inside two salient
   regions next to the global one: the objects (voxels above the Otsu threshold) and the voxels the
-  learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture).
+  learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture);
+* the latent family's parts (`latent_parts`): its defaults against the first axis halving with
+  y and x, one tile over the whole image instead of independent tiles, and lambda held at its
+  start during training (only the refinements after it land the budget), with the seam ratio.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import tempfile
@@ -44,6 +48,7 @@ from napari_sincs.codec.layout import ArrayLayout
 from napari_sincs.codec.metrics import psnr
 
 from .datasets import Dataset
+from .seams import border_ratio
 
 RATIO = 100.0
 # Transfer and weight residuals are ablated in the method's own network: with family "auto" a
@@ -293,3 +298,61 @@ def _precision_row(dataset, label, config, encoded, raw_bytes, psnr_db) -> dict:
         "ratio": round(raw_bytes / encoded.nbytes, 1),
         "psnr": round(psnr_db, 2),
     }
+
+
+LATENT_VARIANTS = {
+    "defaults": ({}, {}),
+    "d halves with y, x": ({"LATENT_D_LAG": 0}, {}),
+    "one tile": ({}, {"block": "whole"}),
+    "lambda fixed in training": ({"LATENT_LAMBDA_GAIN": 0.0}, {}),
+}
+
+
+@contextlib.contextmanager
+def _tuning(**values):
+    """presets' tuning constants set for one compression (files record what they used)."""
+    saved = {name: getattr(presets, name) for name in values}
+    for name, value in values.items():
+        setattr(presets, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(presets, name, value)
+
+
+def latent_parts(dataset: Dataset) -> list[dict]:
+    data = dataset.load()
+    layout = ArrayLayout(dataset.axes, data.shape)
+    whole = layout.canonical_shape[2:]
+    span = float(data.max()) - float(data.min())
+    rows = []
+    for label, (tuning, settings) in LATENT_VARIANTS.items():
+        if "LATENT_D_LAG" in tuning and whole[0] == 1 and layout.canonical_shape[0] == 1:
+            continue
+        if settings.get("block") == "whole":
+            settings = {"block": tuple(max(2, n) for n in whole)}
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder, _tuning(**tuning):
+            path = Path(folder) / "a.sincs"
+            report = sincs.compress(
+                data, path, axes=dataset.axes, ratio=RATIO, family="latent", **settings
+            )
+            with sincs.open_sincs(path, cache_bytes=0) as lazy:
+                block = lazy.header.plan.block
+            decoded = sincs.decode(path)
+        seam = border_ratio(decoded, dataset.axes, block)
+        rows.append(
+            {
+                "dataset": dataset.name,
+                "variant": label,
+                "ratio": round(report.ratio, 1),
+                "psnr": round(psnr(data, decoded, span), 2),
+                "ssim": round(report.ssim, 4),
+                "seam": "" if seam is None else round(seam, 3),
+                "tiles": report.groups,
+                "attempts": report.attempts,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    return rows
