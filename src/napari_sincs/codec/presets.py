@@ -203,6 +203,11 @@ LATENT_FIRST = 1
 LATENT_D_LAG = 1
 LATENT_SYNTHESIS = (16, 16)
 LATENT_ARM = (16, 16)
+# Where those networks would take more than 40% of the budget (about 1.1 kB: small images at
+# high ratios, such as cell_phase at 300x or t1_head_mini3d at 100x, which they made
+# unreachable), both networks take the widest of these hidden layers that fits.
+LATENT_NETWORK_SHARE = 0.4
+LATENT_SMALL_NETWORKS = ((12, 12), (8, 8), (8,))
 LATENT_TILE = (32, 256, 256)
 LATENT_MAX_FRAMES = 64
 LATENT_LEARNING_RATE = 0.05

@@ -16,6 +16,7 @@ misses the budget by more than presets.LATENT_RATE_TOLERANCE, refined with lambd
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -333,13 +334,16 @@ def encode_at_ratio(family, job, config):
     from . import plan_for
 
     plan = plan_for(job.shape, config)
-    spec = family.spec_for(plan)
-    geometry = spec.geometry(plan)
-    design = Design(plan, spec)
     bits = presets.LATENT_NETWORK_BITS
     budget = job.raw_bytes / config.ratio
+    spec = family.spec_for(plan)
+    tiles = len(plan) * (5 + 4 * spec.levels)
+    head = header_bytes(job.header(config, Design(plan, spec), bits))
+    spec = _sized(spec, budget - head - tiles, bits)
+    geometry = spec.geometry(plan)
+    design = Design(plan, spec)
     head = header_bytes(job.header(config, design, bits))
-    fixed = head + _network_bytes(spec, bits) + len(plan) * (5 + 4 * spec.levels)
+    fixed = head + _network_bytes(spec, bits) + tiles
     if budget <= fixed * 1.1:
         raise RatioUnreachableError(
             f"a ratio of {config.ratio:g} allows {budget:.0f} bytes, but a latent file's header "
@@ -443,6 +447,18 @@ def _steps(geometry: LatentGeometry, trainer: LatentTrainer, epochs: int) -> int
     """Steps that show every voxel `epochs` times."""
     epochs = epochs * geometry.voxel_count() / math.prod(trainer.patch)
     return max(presets.LATENT_MIN_STEPS, math.ceil(epochs))
+
+
+def _sized(spec: LatentSpec, available: float, bits: float) -> LatentSpec:
+    """The spec, or, where its networks would take more than presets.LATENT_NETWORK_SHARE of
+    the bytes `available` to networks and latents, the same with the widest of
+    presets.LATENT_SMALL_NETWORKS that do not (the smallest where none): at high ratios on small
+    images the networks would be most of the file, or more than all of it."""
+    for widths in (None, *presets.LATENT_SMALL_NETWORKS):
+        sized = spec if widths is None else dataclasses.replace(spec, synthesis=widths, arm=widths)
+        if _network_bytes(sized, bits) <= presets.LATENT_NETWORK_SHARE * available:
+            break
+    return sized
 
 
 def _network_bytes(spec: ModelSpec, bits: float) -> int:
