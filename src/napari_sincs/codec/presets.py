@@ -226,3 +226,6 @@ LATENT_ELASTICITY = 0.5
 # and 1.6e-6 for a budget of 3630, and four such tries ended in an error; tenfold twice landed
 # it at 109.6x, 39.02 dB), so it grows tenfold.
 LATENT_ESCALATION = 10.0
+# A file under its band whose lambda * rate is below 1e-3 of the distortion at the end of
+# training is kept as it is: lambda no longer weighs on the latents.
+LATENT_WEIGHTLESS = 1e-3

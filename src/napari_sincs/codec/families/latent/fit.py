@@ -386,8 +386,8 @@ def _land(run: _Run, refine: int):
     log.info("latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam)
     if low <= run.size <= budget:
         return blobs, 1
-    if run.size < low and run.lam <= LAMBDA_MIN:
-        log.info("lambda is at its floor: the latents take no more bits; keeping the fit")
+    if run.size < low and (run.lam <= LAMBDA_MIN or _weightless(run.lam, *run.recent)):
+        log.info("lambda weighs nothing on the latents: they take no more bits; keeping the fit")
         return blobs, 1
     state = run.trainer.state()
     aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
@@ -412,6 +412,14 @@ def _land(run: _Run, refine: int):
             f"{budget:.0f}. Ask for a lower ratio."
         )
     return max(fitting, key=lambda t: t[1])[2], 1 + len(refined)
+
+
+def _weightless(lam: float, distortion: float, rate: float) -> bool:
+    """Whether lambda * rate is below presets.LATENT_WEIGHTLESS of the distortion: a lower
+    lambda then cannot make the latents take more bits, and refining only trains longer
+    (cell_phase: four refinements at lambda ~1e-8 that all overshot the budget, 60% more steps
+    for the fit training had already given)."""
+    return lam * rate < presets.LATENT_WEIGHTLESS * distortion
 
 
 def _saturated(tries: list[tuple[float, float, object]], low: float) -> bool:
@@ -484,6 +492,7 @@ class _Run:
         fixed = head + _network_bytes(trainer.spec, bits) + len(trainer.geometry.plan) * 4
         self.target = 8 * (budget - fixed) * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         self.lam = presets.LATENT_LAMBDA
+        self.recent = (1.0, 0.0)
         self.rounded: float | None = None
         self.correction = 1.0
         self.size = 0
@@ -517,9 +526,11 @@ class _Run:
         for step in range(1, steps + 1):
             progress = step / steps
             measure = steer and (step % every == 1 or self.rounded is None)
-            distortion, _, rate = self.trainer.step(
+            distortion, estimate, rate = self.trainer.step(
                 self.lam, lr_scale * _cosine(progress), progress <= noisy_until, measure
             )
+            latest = (distortion, estimate)
+            self.recent = tuple(0.9 * a + 0.1 * b for a, b in zip(self.recent, latest))
             if rate is not None:
                 self.rounded = rate if self.rounded is None else 0.8 * self.rounded + 0.2 * rate
                 error = math.log(max(self.rounded * self.correction, 1e-9) / self.target)
