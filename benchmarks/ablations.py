@@ -321,6 +321,14 @@ def _tuning(**values):
             setattr(presets, name, value)
 
 
+def _one_tile(shape: tuple[int, ...]) -> bool:
+    """Whether the latent family's default tiles already cover the whole image."""
+    from napari_sincs.codec.families.latent import plan_for
+
+    block = plan_for(shape, CompressionConfig(family="latent")).block
+    return all(b >= n for b, n in zip(block, shape[2:]))
+
+
 def latent_parts(dataset: Dataset) -> list[dict]:
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
@@ -331,6 +339,8 @@ def latent_parts(dataset: Dataset) -> list[dict]:
         if "LATENT_D_LAG" in tuning and whole[0] == 1 and layout.canonical_shape[0] == 1:
             continue
         if settings.get("block") == "whole":
+            if _one_tile(layout.canonical_shape):
+                continue
             settings = {"block": tuple(max(2, n) for n in whole)}
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder, _tuning(**tuning):
