@@ -253,6 +253,22 @@ SECTIONS = (
         "Ablation: weight precision and network size, feature grids",
         "python -m benchmarks ablations precision --family grid cell_migration_2dt nuclei2d",
     ),
+    (
+        "latent_decode.csv",
+        "Latent family: decode speed on idle cores",
+        'python -m benchmarks core --ratio 100 --settings \'{"family": "latent", '
+        '"steps": 200}\' --out latent_decode nuclei2d cell_migration_2dt hela_3ch cells3d_nuclei',
+    ),
+    (
+        "ablation_latent.csv",
+        "Ablation: the latent family's parts",
+        "python -m benchmarks ablations latent",
+    ),
+    (
+        "ablation_saliency_latent.csv",
+        "Ablation: saliency with the latent family",
+        "python -m benchmarks ablations saliency --family latent nuclei3d nuclei2d",
+    ),
 )
 
 
