@@ -58,6 +58,12 @@ def _neighbours(
     """values at `box` + each shift (0 outside the grid or the tile), stacked on a first axis,
     from a slice of a level that starts at `origin` and holds every neighbour inside the grid."""
     padded = functional.pad(values, (1, 1, 1, 1, 1, 1))
+    masks = {
+        (axis, s): _axis_mask(box.ranges[axis], s, cells[axis], per_tile[axis])
+        for shift in shifts
+        for axis, s in enumerate(shift)
+        if s
+    }
     out = []
     for shift in shifts:
         index = tuple(
@@ -65,7 +71,7 @@ def _neighbours(
         )
         piece = padded[index]
         for axis, s in enumerate(shift):
-            mask = _axis_mask(box.ranges[axis], s, cells[axis], per_tile[axis]) if s else None
+            mask = masks.get((axis, s))
             if mask is not None:
                 view = [1, 1, 1]
                 view[axis] = -1
