@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:
     from ...grouping import Group, GroupPlan
@@ -103,6 +104,14 @@ def interpolation(
     matrix[rows, first] = 1.0 - fraction
     matrix[rows, second] += fraction
     return matrix
+
+
+def separable(matrices: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
+    """A level's cells (d, y, x) interpolated at the outer product of the positions that each
+    axis's matrix (positions, cells) maps from: one product per axis, not one per voxel."""
+    for axis, matrix in enumerate(matrices):
+        grid = torch.movedim(torch.tensordot(matrix, grid, dims=([1], [axis])), 0, axis)
+    return grid
 
 
 class LatentGeometry:

@@ -15,7 +15,7 @@ from ...format.weights import decode_chain
 from ...grouping import Group
 from ..base import GroupValues
 from .coding import Q_MAX, ExactArm, decode_tile
-from .geometry import Box, LatentGeometry, interpolation
+from .geometry import Box, LatentGeometry, interpolation, separable
 from .spec import LatentSpec
 
 MLP_CHUNK = 1 << 15
@@ -58,9 +58,7 @@ class Synthesis:
         columns = []
         for per_axis, values in zip(matrices, latents):
             grid = torch.from_numpy(np.asarray(values, dtype=np.float64))
-            for axis, matrix in enumerate(per_axis):
-                grid = torch.movedim(torch.tensordot(matrix, grid, dims=([1], [axis])), 0, axis)
-            columns.append(grid.reshape(-1))
+            columns.append(separable(per_axis, grid).reshape(-1))
         return torch.stack(columns, dim=0)
 
     def __call__(self, features: torch.Tensor) -> np.ndarray:
