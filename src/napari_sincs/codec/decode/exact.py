@@ -60,9 +60,20 @@ def split_tensors(
 
 
 class ExactMlp:
-    """A ReLU MLP (weight, bias pairs) on fixed-point grids chosen per layer (module docstring)."""
+    """A ReLU MLP (weight, bias pairs) on fixed-point grids chosen per layer (module docstring).
 
-    def __init__(self, tensors: list[np.ndarray], input_bound: float, device: torch.device):
+    Inputs are rows (points, features), or with `columns` feature-major (features, points):
+    with a few features per point the products are then about twice as fast on CPU. The layout
+    changes no bit: every product and sum is exact."""
+
+    def __init__(
+        self,
+        tensors: list[np.ndarray],
+        input_bound: float,
+        device: torch.device,
+        columns: bool = False,
+    ):
+        self.columns = columns
         self.layers: list[tuple[torch.Tensor, torch.Tensor, int]] = []
         bound = input_bound
         for weight, bias in zip(tensors[0::2], tensors[1::2]):
@@ -73,11 +84,13 @@ class ExactMlp:
             unit = dyadic_unit(weight) * 2.0**-bits
             bias = np.rint(bias / unit) * unit
             # Later layers take integer activations (a * 2**bits), so their weights carry 2**-bits.
-            scaled = weight.T * (2.0**-bits if self.layers else 1.0)
+            scaled = weight * (2.0**-bits if self.layers else 1.0)
             self.layers.append(
                 (
-                    torch.from_numpy(scaled.copy()).to(device),
-                    torch.from_numpy(bias).to(device),
+                    torch.from_numpy(np.ascontiguousarray(scaled if columns else scaled.T)).to(
+                        device
+                    ),
+                    torch.from_numpy(bias[:, None] if columns else bias).to(device),
                     bits,
                 )
             )
@@ -96,20 +109,25 @@ class ExactMlp:
         scale = 2.0**self.input_bits
         return torch.round(features * scale) / scale
 
+    def _layer(self, weight: torch.Tensor, bias: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(bias, weight, h) if self.columns else torch.addmm(bias, h, weight)
+
     def first(self, features: torch.Tensor) -> torch.Tensor:
         weight, bias, _ = self.layers[0]
-        return torch.addmm(bias, features, weight)
+        return self._layer(weight, bias, features)
 
     def outputs(self, h: torch.Tensor) -> torch.Tensor:
-        """Every output (n, outputs) from the first layer's pre-activations."""
+        """Every output ((points, outputs), or (outputs, points) with `columns`) from the first
+        layer's pre-activations."""
         for weight, bias, bits in self.layers[1:]:
             h = torch.relu_(h).mul_(2.0**bits).round_()
-            h = torch.addmm(bias, h, weight)
+            h = self._layer(weight, bias, h)
         return h
 
     def tail(self, h: torch.Tensor) -> torch.Tensor:
-        """The single output (n,) from the first layer's pre-activations."""
-        return self.outputs(h)[:, 0]
+        """The single output (points,) from the first layer's pre-activations."""
+        out = self.outputs(h)
+        return out[0] if self.columns else out[:, 0]
 
 
 def slabs(sizes: list[int], chunk: int) -> Iterator[tuple[int, tuple[int, ...], slice]]:

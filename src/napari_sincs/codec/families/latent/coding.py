@@ -33,18 +33,18 @@ class ExactArm:
     context holds integers (latents and 0/1 flags), which lie on every input grid already."""
 
     def __init__(self, tensors: list[np.ndarray], device: torch.device) -> None:
-        self.mlp = ExactMlp(tensors, float(Q_MAX), device)
+        self.mlp = ExactMlp(tensors, float(Q_MAX), device, columns=True)
         self.device = device
 
     def __call__(self, features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(mu, log-scale) of feature-major contexts (context_size, cells)."""
         count = features.shape[1]
-        out = np.empty((count, 2), dtype=np.float64)
+        out = np.empty((2, count), dtype=np.float64)
         for start in range(0, count, CHUNK):
-            chunk = features[:, start : start + CHUNK].T.to(self.device, torch.float64)
+            chunk = features[:, start : start + CHUNK].to(self.device, torch.float64)
             h = self.mlp.first(chunk)
-            out[start : start + CHUNK] = self.mlp.outputs(h).cpu().numpy()
-        return out[:, 0], out[:, 1]
+            out[:, start : start + CHUNK] = self.mlp.outputs(h).cpu().numpy()
+        return out[0], out[1]
 
 
 def _model() -> constriction.stream.model.Categorical:

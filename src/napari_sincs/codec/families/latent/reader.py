@@ -35,7 +35,7 @@ class Synthesis:
 
     def __init__(self, geometry: LatentGeometry, tensors: list, device: torch.device) -> None:
         self.geometry = geometry
-        self.mlp = ExactMlp(tensors, float(Q_MAX), device)
+        self.mlp = ExactMlp(tensors, float(Q_MAX), device, columns=True)
         self.device = device
         self.on_grid = self.mlp.input_bits >= geometry.feature_bits()
 
@@ -65,7 +65,7 @@ class Synthesis:
         """Normalised values of feature-major inputs (levels, voxels)."""
         out = np.empty(features.shape[1], dtype=np.float64)
         for start in range(0, features.shape[1], MLP_CHUNK):
-            part = features[:, start : start + MLP_CHUNK].T.to(self.device)
+            part = features[:, start : start + MLP_CHUNK].to(self.device)
             chunk = part if self.on_grid else self.mlp.on_input_grid(part)
             out[start : start + MLP_CHUNK] = self.mlp.tail(self.mlp.first(chunk)).cpu().numpy()
         return out
