@@ -32,6 +32,7 @@ from ...device import pick_device
 from ...errors import RatioUnreachableError
 from ...format.quantize import quantise_chain
 from ...format.weights import encode_chain
+from ...grouping import GroupPlan
 from ...intensity import normalise
 from ..base import ModelSpec
 from .coding import Q_MAX, ExactArm, encode_tile
@@ -340,7 +341,7 @@ def encode_at_ratio(family, job, config):
     bits = presets.LATENT_NETWORK_BITS
     budget = job.raw_bytes / config.ratio
     spec = family.spec_for(plan)
-    tiles = len(plan) * (5 + 4 * spec.levels)
+    tiles = _tile_bytes(plan, spec.levels)
     head = header_bytes(job.header(config, Design(plan, spec), bits))
     spec = _sized(spec, budget - head - tiles, bits)
     geometry = spec.geometry(plan)
@@ -472,6 +473,12 @@ def _sized(spec: LatentSpec, available: float, bits: float) -> LatentSpec:
     return sized
 
 
+def _tile_bytes(plan: GroupPlan, levels: int) -> int:
+    """What every tile's blob takes beyond its coded latents: the level count, each level's
+    range and the range coder's last word."""
+    return len(plan) * (5 + 4 * levels)
+
+
 def _network_bytes(spec: ModelSpec, bits: float) -> int:
     """About what the networks' blob takes at a precision (zstd saves a little on top)."""
     return int(spec.n_parameters * bits / 8) + 8 * len(spec.parameter_shapes) + 32
@@ -492,7 +499,8 @@ class _Run:
         self.head = head
         self.budget = budget
         self.voxels = trainer.geometry.voxel_count()
-        fixed = head + _network_bytes(trainer.spec, bits) + len(trainer.geometry.plan) * 4
+        tiles = _tile_bytes(trainer.geometry.plan, trainer.spec.levels)
+        fixed = head + _network_bytes(trainer.spec, bits) + tiles
         self.target = 8 * (budget - fixed) * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         self.lam = presets.LATENT_LAMBDA
         self.recent = (1.0, 0.0)
