@@ -260,6 +260,13 @@ SECTIONS = (
         '"steps": 200}\' --out latent_decode nuclei2d cell_migration_2dt hela_3ch cells3d_nuclei',
     ),
     (
+        "latent_viewer.csv",
+        "Latent family: browsing in napari",
+        "sincs compress IMAGE --family latent --ratio 100 --steps 200 -o NAME_200.sincs, then "
+        "xvfb-run -a python -m benchmarks viewer cell_migration_2dt_200.sincs "
+        "cells3d_nuclei_200.sincs hela_3ch_200.sincs --out latent_viewer",
+    ),
+    (
         "ablation_latent.csv",
         "Ablation: the latent family's parts",
         "python -m benchmarks ablations latent",
