@@ -229,3 +229,7 @@ LATENT_ESCALATION = 10.0
 # A file under its band whose lambda * rate is below 1e-3 of the distortion at the end of
 # training is kept as it is: lambda no longer weighs on the latents.
 LATENT_WEIGHTLESS = 1e-3
+# A file over its budget whose lambda was weightless refines first at the lambda where
+# lambda * rate is 0.3 of the distortion (files that landed sat at 0.4-1.5: nuclei2d 100x
+# lambda 2.5e-3 at 0.086 bits per voxel and 5.6e-4, cell_migration_2dt 5.8e-3 at 0.14 and 5.2e-4).
+LATENT_WEIGHING = 0.3

@@ -7,7 +7,12 @@ import math
 import pytest
 
 from napari_sincs.codec import presets
-from napari_sincs.codec.families.latent.fit import _next_lambda, _saturated, _weightless
+from napari_sincs.codec.families.latent.fit import (
+    _next_lambda,
+    _saturated,
+    _weighing,
+    _weightless,
+)
 
 
 def test_one_try_moves_lambda_by_the_assumed_elasticity():
@@ -70,3 +75,15 @@ def test_a_lambda_too_small_to_weigh_on_the_loss_is_left_alone():
     cell_migration_2dt, steered normally (lambda 2.2e-3, 0.15 bits, 4.8e-4), is refined."""
     assert _weightless(1.1e-8, 1.6e-4, 0.04)
     assert not _weightless(2.2e-3, 4.8e-4, 0.15)
+
+
+def test_a_weightless_file_over_budget_refines_where_lambda_weighs():
+    """cells3d_nuclei 300x trained at lambda 1e-8 (distortion 2.8e-4, 0.053 bits per voxel) and
+    came out 10% over its budget: the secant alone would refine at ~1.3e-8, where the latents
+    grow eightfold. The lambda where the rate weighs is within the range files land at."""
+    distortion, rate = 2.8e-4, 0.053
+    assert _weightless(1e-8, distortion, rate)
+    lam = _weighing(distortion, rate)
+    assert not _weightless(lam, distortion, rate)
+    assert 1e-4 < lam < 1e-2
+    assert lam * rate < distortion, "the rate weighs, but less than the distortion"
