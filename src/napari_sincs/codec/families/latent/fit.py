@@ -394,13 +394,13 @@ def _land(run: _Run, refine: int):
         log.info("lambda weighs nothing on the latents: they take no more bits; keeping the fit")
         return blobs, 1
     state = run.trainer.state()
-    trained_lam = run.lam
     aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
+    first = _next_lambda([trained], aim)
+    if run.size > budget and _weightless(run.lam, *run.recent):
+        first = max(first, math.log(_weighing(*run.recent)))
     refined: list[tuple[float, float, object]] = []
     for attempt in range(2, presets.LATENT_REFINES + 2):
-        run.lam = math.exp(_next_lambda(refined or [trained], aim))
-        if not refined and run.size > budget and _weightless(trained_lam, *run.recent):
-            run.lam = max(run.lam, _weighing(*run.recent))
+        run.lam = math.exp(_next_lambda(refined, aim) if refined else first)
         run.trainer.restore(state)
         run.train(refine, 0.0, 0.5, attempt, steer=False)
         blobs = run.code()
