@@ -226,10 +226,16 @@ LATENT_ELASTICITY = 0.5
 # and 1.6e-6 for a budget of 3630, and four such tries ended in an error; tenfold twice landed
 # it at 109.6x, 39.02 dB), so it grows tenfold.
 LATENT_ESCALATION = 10.0
-# A file under its band whose lambda * rate is below 1e-3 of the distortion at the end of
-# training is kept as it is: lambda no longer weighs on the latents.
+# A file under its band at the finest step scale whose lambda * rate is below 1e-3 of the
+# distortion at the end of training is kept as it is: lambda no longer weighs on the latents.
 LATENT_WEIGHTLESS = 1e-3
 # A file over its budget whose lambda was weightless refines first at the lambda where
 # lambda * rate is 0.3 of the distortion (files that landed sat at 0.4-1.5: nuclei2d 100x
 # lambda 2.5e-3 at 0.086 bits per voxel and 5.6e-4, cell_migration_2dt 5.8e-3 at 0.14 and 5.2e-4).
 LATENT_WEIGHING = 0.3
+# A trained file lands in its band by scaling its quantisation steps by s in [1/1.5, 1.5] (log
+# size against log s falls with a slope of about 1.4: cell_migration_2dt at 100x), in at most 6
+# codings; only where that is not enough is it refined at another lambda.
+LATENT_SCALE_RANGE = 1.5
+LATENT_SCALE_ELASTICITY = 1.4
+LATENT_SCALE_TRIES = 6

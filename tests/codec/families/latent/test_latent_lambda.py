@@ -1,4 +1,5 @@
-"""Steering lambda to a budget after training: the secant on log(size) against log(lambda)."""
+"""Landing a trained file in its budget: step scales first, then the secant on log(size)
+against log(lambda)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import math
 import pytest
 
 from napari_sincs.codec import presets
-from napari_sincs.codec.families.latent.fit import (
+from napari_sincs.codec.families.latent.landing import (
     _next_lambda,
     _saturated,
     _weighing,
     _weightless,
+    scale_tries,
 )
 
 
@@ -87,3 +89,52 @@ def test_a_weightless_file_over_budget_refines_where_lambda_weighs():
     assert not _weightless(lam, distortion, rate)
     assert 1e-4 < lam < 1e-2
     assert lam * rate < distortion, "the rate weighs, but less than the distortion"
+
+
+def _sizes(size_at_one: float, slope: float = -1.4):
+    """A coder whose size falls as a power of the step scale, counting its calls."""
+    calls = []
+
+    def code(log_scale: float) -> tuple[float, object]:
+        calls.append(log_scale)
+        return math.log(size_at_one) + slope * log_scale, f"blobs at {log_scale:.3f}"
+
+    return code, calls
+
+
+def test_scaling_the_steps_lands_a_file_too_large_in_its_band():
+    code, calls = _sizes(1100.0)
+    tries = scale_tries(code, (math.log(1100.0), "trained"), 950.0, 1000.0)
+    assert math.log(950.0) <= tries[-1][1] <= math.log(1000.0)
+    assert tries[-1][0] > 0, "a file too large is coded with coarser steps"
+    assert len(calls) == 1, "one coding where the assumed slope holds"
+
+
+def test_scaling_the_steps_follows_a_measured_slope_and_brackets_the_aim():
+    code, calls = _sizes(800.0, slope=-0.6)
+    tries = scale_tries(code, (math.log(800.0), "trained"), 950.0, 1000.0)
+    assert math.log(950.0) <= tries[-1][1] <= math.log(1000.0)
+    assert tries[-1][0] < 0, "a file too small is coded with finer steps"
+    assert len(calls) <= 3
+
+
+def test_scaling_the_steps_stops_at_its_range():
+    code, calls = _sizes(400.0)
+    tries = scale_tries(code, (math.log(400.0), "trained"), 950.0, 1000.0)
+    bound = math.log(presets.LATENT_SCALE_RANGE)
+    assert tries[-1][0] == pytest.approx(-bound), "the finest steps allowed were tried"
+    assert all(abs(t[0]) <= bound + 1e-12 for t in tries)
+    assert len(calls) <= presets.LATENT_SCALE_TRIES
+
+
+def test_scaling_the_steps_copes_with_sizes_that_do_not_fall_monotonically():
+    # rounding noise: a slightly coarser step gave a slightly larger file
+    sizes = {0.0: 1040.0}
+
+    def code(log_scale: float) -> tuple[float, object]:
+        size = 1040.0 * math.exp(-1.4 * log_scale) * (1.03 if log_scale > 0.02 else 1.0)
+        sizes[log_scale] = size
+        return math.log(size), None
+
+    tries = scale_tries(code, (math.log(1040.0), None), 950.0, 1000.0)
+    assert math.log(950.0) <= tries[-1][1] <= math.log(1000.0)

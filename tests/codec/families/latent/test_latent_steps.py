@@ -4,6 +4,7 @@ with the networks and folded into the synthesis's first layer when the file is c
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from helpers import load
@@ -23,14 +24,17 @@ def _trainer() -> LatentTrainer:
     return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), 4096, 0, 1e-2)
 
 
-def test_the_coded_synthesis_reads_integers_as_the_trained_one_reads_steps():
+@pytest.mark.parametrize("scale", [1.0, 1.3])
+def test_the_coded_synthesis_reads_integers_as_the_trained_one_reads_steps(scale):
+    """Also where the file lands in its budget with every step scaled."""
     trainer = _trainer()
     levels = trainer.spec.levels
     with torch.no_grad():
         trainer.log_steps.copy_(torch.log(torch.linspace(0.1, 1.0, levels)))
     integers = torch.randint(-20, 21, (50, levels)).float()
-    trained = _forward(trainer.synthesis, (integers * trainer.log_steps.exp()).T)[0]
-    tensors, _ = network_tensors(trainer.spec, trainer.network_vector().astype(np.float64))
+    steps = trainer.log_steps.exp() * scale
+    trained = _forward(trainer.synthesis, (integers * steps).T)[0]
+    tensors, _ = network_tensors(trainer.spec, trainer.network_vector(scale).astype(np.float64))
     h = integers.double()
     for i in range(0, len(tensors), 2):
         h = h @ torch.from_numpy(tensors[i]).T + torch.from_numpy(tensors[i + 1])

@@ -9,8 +9,8 @@ the entropy model prices those latents; the loss is the saliency-weighted square
 lambda times the estimated bits per voxel of the whole file (each level's bits scaled from the
 patch to the level). Only the latents a step touched are updated (Adam on their boxes, with a
 step count per latent), so a step costs the patch, not the image. Lambda follows the rate of
-the rounded latents towards the budget; the finished file is coded for real and, when it
-misses the budget by more than presets.LATENT_RATE_TOLERANCE, refined with lambda rescaled.
+the rounded latents towards the budget; the finished file is coded for real and landed in its
+budget by landing.py.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from ..base import ModelSpec
 from .coding import Q_MAX, ExactArm, encode_tile
 from .context import contexts
 from .geometry import Box, LatentGeometry, interpolation, separable
+from .landing import LAMBDA_MIN, land
 from .probability import laplace_bits
 from .reader import network_tensors
 from .spec import LatentSpec
@@ -45,7 +46,6 @@ from .spec import LatentSpec
 log = logging.getLogger(__name__)
 
 ADAM_BETAS = (0.9, 0.999)
-LAMBDA_MIN = 1e-8
 ADAM_EPS = 1e-8
 
 
@@ -151,9 +151,9 @@ class LatentTrainer:
         self.patch = (pd, min(height, side), min(width, side))
         self.scale = [math.prod(cells) / math.prod(geometry.extents) for cells in geometry.cells]
 
-    def quantisation_steps(self) -> list[float]:
-        """Each level's quantisation step in the synthesis's input units."""
-        return self.log_steps.detach().exp().cpu().tolist()
+    def quantisation_steps(self, scale: float = 1.0) -> list[float]:
+        """Each level's quantisation step in the synthesis's input units, times `scale`."""
+        return (self.log_steps.detach().exp() * scale).cpu().tolist()
 
     def state(self) -> dict:
         """Everything training changes, copied (to try refinements from the same start)."""
@@ -179,16 +179,16 @@ class LatentTrainer:
         self.generator.bit_generator.state = copy.deepcopy(state["generator"])
         self.noise.set_state(state["noise"])
 
-    def network_vector(self) -> np.ndarray:
+    def network_vector(self, scale: float = 1.0) -> np.ndarray:
         """The networks' weights, flat, in the spec's parameter order (synthesis first), with
-        the quantisation steps folded into the synthesis's first layer: the file's synthesis
-        reads the latents in steps, as they are coded."""
+        the quantisation steps (times `scale`) folded into the synthesis's first layer: the
+        file's synthesis reads the latents in steps, as they are coded."""
         tensors = []
         for layers in (self.synthesis, self.arm):
             for layer in layers:
                 weight = layer.weight.detach()
                 if layer is self.synthesis[0]:
-                    weight = weight * self.log_steps.detach().exp()[None, :]
+                    weight = weight * (self.log_steps.detach().exp() * scale)[None, :]
                 tensors += [weight.reshape(-1), layer.bias.detach().reshape(-1)]
         return torch.cat(tensors).float().cpu().numpy()
 
@@ -368,103 +368,10 @@ def encode_at_ratio(family, job, config):
     started = time.perf_counter()
     steps = config.steps or _steps(geometry, trainer, presets.PRESETS[config.preset].latent_epochs)
     run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
-    blobs, attempt = _land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
+    blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
     header = job.header(config, design, bits)
     fit_seconds = time.perf_counter() - started
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
-
-
-def _land(run: _Run, refine: int):
-    """The file's blobs within its budget (and within the tolerance below it where training
-    can get there), and how many fits that took.
-
-    Training steers lambda on an estimate; when the coded file still misses the band, the
-    state at the end of training is refined for `refine` steps at fixed lambdas chosen by a
-    secant on log(size) against log(lambda), each try starting again from that state. Only
-    refined tries enter the secant: refining itself moves the size, so the trained file is not
-    a point on the same curve."""
-    budget = run.budget
-    low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
-    blobs = run.code()
-    trained = (math.log(run.lam), math.log(run.size), blobs)
-    log.info("latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam)
-    if low <= run.size <= budget:
-        return blobs, 1
-    if run.size < low and (run.lam <= LAMBDA_MIN or _weightless(run.lam, *run.recent)):
-        log.info("lambda weighs nothing on the latents: they take no more bits; keeping the fit")
-        return blobs, 1
-    state = run.trainer.state()
-    aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
-    first = _next_lambda([trained], aim)
-    if run.size > budget and _weightless(run.lam, *run.recent):
-        first = max(first, math.log(_weighing(*run.recent)))
-    refined: list[tuple[float, float, object]] = []
-    for attempt in range(2, presets.LATENT_REFINES + 2):
-        run.lam = math.exp(_next_lambda(refined, aim) if refined else first)
-        run.trainer.restore(state)
-        run.train(refine, 0.0, 0.5, attempt, steer=False)
-        blobs = run.code()
-        refined.append((math.log(run.lam), math.log(run.size), blobs))
-        log.info("refined at lambda %.3g: %d bytes", run.lam, run.size)
-        if low <= run.size <= budget:
-            return blobs, attempt
-        if _saturated(refined, low):
-            log.info("lowering lambda does not use more of the budget; keeping the fit")
-            break
-    fitting = [t for t in [trained, *refined] if math.exp(t[1]) <= budget]
-    if not fitting:
-        raise RatioUnreachableError(
-            f"a ratio of {run.config.ratio:g} cannot be met: the smallest latent file took "
-            f"{math.exp(min(t[1] for t in [trained, *refined])):.0f} bytes for a budget of "
-            f"{budget:.0f}. Ask for a lower ratio."
-        )
-    return max(fitting, key=lambda t: t[1])[2], 1 + len(refined)
-
-
-def _weightless(lam: float, distortion: float, rate: float) -> bool:
-    """Whether lambda * rate is below presets.LATENT_WEIGHTLESS of the distortion: a lower
-    lambda then cannot make the latents take more bits, and refining only trains longer
-    (cell_phase: four refinements at lambda ~1e-8 that all overshot the budget, 60% more steps
-    for the fit training had already given)."""
-    return lam * rate < presets.LATENT_WEIGHTLESS * distortion
-
-
-def _weighing(distortion: float, rate: float) -> float:
-    """The lambda at which lambda * rate is presets.LATENT_WEIGHING of the distortion: where a
-    file over its budget that trained with a weightless lambda starts refining. From a lambda
-    that weighs nothing, the secant's small step lets the latents grow freely (cells3d_nuclei
-    300x: 28.7 kB trained at lambda 1e-8 for a budget of 26.2 kB, then 237 kB refined at
-    1.3e-8 and 193 kB at 1.1e-6, and the ratio failed)."""
-    return presets.LATENT_WEIGHING * distortion / max(rate, 1e-12)
-
-
-def _saturated(tries: list[tuple[float, float, object]], low: float) -> bool:
-    """Whether the last try did not raise lambda, stayed under the band, and grew the file by
-    less than 1%: the latents then take no more bits, and more tries would only cost time."""
-    if len(tries) < 2:
-        return False
-    (lam, size, _), (previous_lam, previous_size, _) = tries[-1], tries[-2]
-    return size < math.log(low) and lam <= previous_lam and size <= previous_size + math.log(1.01)
-
-
-def _next_lambda(tries: list[tuple[float, float, object]], aim: float) -> float:
-    """log lambda for the next try: a secant through the last two tries (size falls as lambda
-    grows), or, from one try or where the two disagree with that (noise), the elasticity
-    presets.LATENT_ELASTICITY; at most a factor 100. A file still too large after a change of
-    lambda it did not answer is one whose lambda is too small to matter yet: lambda then grows
-    by presets.LATENT_ESCALATION, since steps the elasticity's size would not get it out."""
-    log_lam, log_size = tries[-1][:2]
-    slope = -presets.LATENT_ELASTICITY
-    if len(tries) > 1:
-        previous_lam, previous_size = tries[-2][:2]
-        if log_lam != previous_lam:
-            measured = (log_size - previous_size) / (log_lam - previous_lam)
-            if measured < -presets.LATENT_ELASTICITY / 10:
-                slope = measured
-            elif log_size > aim:
-                return log_lam + math.log(presets.LATENT_ESCALATION)
-    step = (aim - log_size) / slope
-    return max(math.log(LAMBDA_MIN), log_lam + max(-math.log(100), min(math.log(100), step)))
 
 
 def _steps(geometry: LatentGeometry, trainer: LatentTrainer, epochs: int) -> int:
@@ -520,13 +427,15 @@ class _Run:
         self.correction = 1.0
         self.size = 0
 
-    def code(self):
-        """Code the file as it stands (its blobs), and correct the rate estimate by it."""
-        blobs = _code(self.trainer, self.trainer.spec, self.trainer.geometry, self.bits)
+    def code(self, log_scale: float = 0.0):
+        """Code the file as it stands (its blobs) with every quantisation step scaled by
+        exp(log_scale), and, at scale 1, correct the rate estimate by it."""
+        trainer = self.trainer
+        blobs = _code(trainer, trainer.spec, trainer.geometry, self.bits, math.exp(log_scale))
         self.size = self.head + blobs.total
         networks = len(blobs[0])
         coded = 8 * (blobs.total - networks)
-        if self.rounded:
+        if self.rounded and log_scale == 0.0:
             self.correction = coded / (self.rounded * self.voxels)
         budget = 8 * (self.budget - self.head - networks)
         self.target = budget * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
@@ -567,18 +476,21 @@ class _Run:
                 report(self.job.progress, event)
 
 
-def _code(trainer: LatentTrainer, spec: LatentSpec, geometry: LatentGeometry, bits: float):
-    """The networks' blob and every tile's latents blob, coded with the exact entropy model."""
+def _code(
+    trainer: LatentTrainer, spec: LatentSpec, geometry: LatentGeometry, bits: float, scale: float
+):
+    """The networks' blob and every tile's latents blob, coded with the exact entropy model, the
+    quantisation steps scaled by `scale`."""
     from ...encode.spill import Spill
 
     shapes = spec.parameter_shapes
-    quantised = quantise_chain(trainer.network_vector()[None], shapes, bits)
+    quantised = quantise_chain(trainer.network_vector(scale)[None], shapes, bits)
     weights = quantised.dequantise(shapes, np.float64)[0]
     _, arm_tensors = network_tensors(spec, weights)
     arm = ExactArm(arm_tensors, torch.device("cpu"))
     blobs = Spill()
     blobs.append(encode_chain(quantised, shapes, residual=False))
-    steps = trainer.quantisation_steps()
+    steps = trainer.quantisation_steps(scale)
     rounded = [
         [latents.rounded(level, steps[level]) for level in range(spec.levels)]
         for latents in trainer.latents
