@@ -180,8 +180,10 @@ LEARNED_PLANES_PER_PASS = 64
 # step's fixed costs then matter little: about 0.4 microseconds per voxel on two cores), as many
 # steps as make every voxel seen the preset's latent_epochs times (300: cell_migration_2dt: 34.6 dB
 # at 103x, above HEVC; 69 visits left cells3d_nuclei far from its budget), 1e-2 for the
-# networks and 0.05 (in the synthesis's input units, where a quantisation step is at most one)
-# for the latents (0.2 was 1.9 dB worse on cell_migration_2dt), cosine to zero; additive uniform
+# networks and 0.1 (in the synthesis's input units, where a quantisation step is at most one)
+# for the latents, cosine to zero (against 0.05, at 100x: +0.3 to +1.7 dB after 40-60 visits on
+# cells3d_nuclei, cell_migration_2dt, nuclei2d and hela_3ch, +0.1 dB after 300 on
+# cell_migration_2dt; 0.2 was 0.2 to 3.5 dB worse than 0.1 after 60 visits); additive uniform
 # noise stands in for rounding for the first 80% of the steps, straight-through rounding after.
 # Each level's quantisation step is learned (log step, Adam at 0.05; 1e-2 moved too slowly): with
 # steps of one unit, cell_phase's latents stayed within a few units (its finest level all zeros,
@@ -210,7 +212,7 @@ LATENT_NETWORK_SHARE = 0.4
 LATENT_SMALL_NETWORKS = ((12, 12), (8, 8), (8,))
 LATENT_TILE = (32, 256, 256)
 LATENT_MAX_FRAMES = 64
-LATENT_LEARNING_RATE = 0.05
+LATENT_LEARNING_RATE = 0.1
 LATENT_STEP_LEARNING_RATE = 0.05
 LATENT_NOISE_FRACTION = 0.8
 LATENT_NETWORK_BITS = 8.0
