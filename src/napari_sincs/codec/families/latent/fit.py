@@ -283,17 +283,20 @@ class LatentTrainer:
     def _rate(
         self, quantised: list[torch.Tensor], own: list[Box], needed: list[Box]
     ) -> torch.Tensor:
-        """Estimated bits per voxel of the whole file, from the patch's latents."""
-        total = torch.zeros((), device=self.device)
+        """Estimated bits per voxel of the whole file, from the patch's latents. The entropy
+        model sees every level's contexts in one batch (it is shared by the levels): one
+        evaluation instead of one per level, whose fixed costs dominated the coarse levels."""
+        features, values, weights = [], [], []
         for level, (q, box, window) in enumerate(zip(quantised, needed, own)):
             coarse = quantised[level + 1] if level + 1 < self.geometry.levels else None
             origin = needed[level + 1].starts if coarse is not None else None
-            features = contexts(self.geometry, level, window, q, box.starts, coarse, origin)
-            mu, log_scale = _forward(self.arm, features)
-            values = q[tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))]
-            bits = laplace_bits(values.reshape(-1), mu, log_scale).sum()
-            total = total + bits * (self.scale[level] / window.size)
-        return total
+            features.append(contexts(self.geometry, level, window, q, box.starts, coarse, origin))
+            inside = tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))
+            values.append(q[inside].reshape(-1))
+            weights.append(q.new_full((window.size,), self.scale[level] / window.size))
+        mu, log_scale = _forward(self.arm, torch.cat(features, dim=1))
+        bits = laplace_bits(torch.cat(values), mu, log_scale)
+        return torch.dot(bits, torch.cat(weights))
 
 
 def _volumes(job, geometry: LatentGeometry, device: torch.device) -> list[_Volume]:
