@@ -10,7 +10,12 @@ import torch
 
 from napari_sincs.codec.errors import CorruptFileError
 from napari_sincs.codec.families.latent.coding import ExactArm, decode_tile, encode_tile
-from napari_sincs.codec.families.latent.context import context_size
+from napari_sincs.codec.families.latent.context import (
+    coded_contexts,
+    context_size,
+    contexts,
+    pass_order,
+)
 from napari_sincs.codec.families.latent.geometry import LatentGeometry
 from napari_sincs.codec.families.latent.probability import (
     PRECISION,
@@ -85,3 +90,34 @@ def test_a_damaged_latent_blob_is_refused():
         decode_tile(geometry, arm, (0, 0, 0), blob[:3])
     with pytest.raises(CorruptFileError, match="value range"):
         decode_tile(geometry, arm, (0, 0, 0), blob[:1] + b"\x05\x00\x01\x00" + blob[5:])
+
+
+@pytest.mark.parametrize(
+    ("shape", "block"), [((1, 1, 1, 200, 300), (1, 128, 128)), ((1, 1, 40, 128, 96), (32, 64, 64))]
+)
+def test_the_coder_sees_the_contexts_training_priced(shape, block):
+    """The coder gathers contexts for the cells of one pass of one tile; training builds them for
+    whole boxes. Both must be the same numbers, or the trained rate is not the coded one."""
+    plan = GroupPlan(shape, 1, block, 1)
+    geometry = LatentGeometry(plan, 5, 1, 1)
+    rng = np.random.default_rng(0)
+    for group in plan:
+        tile = geometry.tile_of(group)
+        latents = [rng.integers(-9, 10, geometry.tile_box(tile, k).shape) for k in range(5)]
+        for level in range(5):
+            box = geometry.tile_box(tile, level)
+            coarse = latents[level + 1] if level < 4 else None
+            origin = geometry.tile_box(tile, level + 1).starts if level < 4 else None
+            for cells in pass_order(box):
+                priced = contexts(
+                    geometry,
+                    level,
+                    box,
+                    torch.from_numpy(latents[level].astype(np.float32)),
+                    box.starts,
+                    None if coarse is None else torch.from_numpy(coarse.astype(np.float32)),
+                    origin,
+                    cells,
+                )
+                coded = coded_contexts(geometry, level, box, latents[level], coarse, origin, cells)
+                np.testing.assert_array_equal(priced.double().numpy(), coded)

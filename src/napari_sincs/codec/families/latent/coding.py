@@ -18,7 +18,7 @@ import torch
 
 from ...decode.exact import ExactMlp
 from ...errors import CorruptFileError
-from .context import contexts, pass_order
+from .context import coded_contexts, pass_order
 from .geometry import LatentGeometry
 from .probability import probabilities, quantise_parameters
 
@@ -113,13 +113,11 @@ def _features(
     latents: list,
     cells: np.ndarray,
 ) -> torch.Tensor:
-    """Context vectors of some of a tile's cells at a level (its coarser level known); float32
-    holds the integer latents exactly."""
+    """Context vectors of some of a tile's cells at a level (its coarser level known)."""
     box = geometry.tile_box(tile, level)
-    same = torch.from_numpy(np.asarray(latents[level], dtype=np.float32))
     coarse = coarse_origin = None
     if level + 1 < geometry.levels:
-        coarse_box = geometry.tile_box(tile, level + 1)
-        coarse = torch.from_numpy(np.asarray(latents[level + 1], dtype=np.float32))
-        coarse_origin = coarse_box.starts
-    return contexts(geometry, level, box, same, box.starts, coarse, coarse_origin, cells)
+        coarse = latents[level + 1]
+        coarse_origin = geometry.tile_box(tile, level + 1).starts
+    found = coded_contexts(geometry, level, box, latents[level], coarse, coarse_origin, cells)
+    return torch.from_numpy(found)

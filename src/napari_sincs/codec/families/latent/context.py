@@ -129,6 +129,52 @@ def contexts(
     return torch.cat(parts)
 
 
+def coded_contexts(
+    geometry: LatentGeometry,
+    level: int,
+    box: Box,
+    same: np.ndarray,
+    coarse: np.ndarray | None,
+    coarse_origin: tuple[int, ...] | None,
+    cells: np.ndarray,
+) -> np.ndarray:
+    """What `contexts` gives for the flat positions `cells` of a tile's `box` at a level, from
+    the tile's integer latents (`same` on `box`, `coarse` on the coarser level's tile box from
+    `coarse_origin`), gathered for those cells only: the coder needs half the box per pass, and
+    nothing of the level itself in the first pass (its cells' neighbours are not decoded yet).
+    A tile's arrays end at its border, so zero padding is what the mask does in `contexts`."""
+    coarse_offsets, same_offsets = offsets(geometry.dims)
+    out = np.zeros((context_size(geometry.dims, geometry.levels), len(cells)))
+    local = np.unravel_index(cells, box.shape)
+    if coarse is not None:
+        steps = geometry.steps(level)
+        parents = [
+            ((c + start) >> step) - origin
+            for c, start, step, origin in zip(local, box.starts, steps, coarse_origin)
+        ]
+        _gather(out[: len(coarse_offsets)], coarse, parents, coarse_offsets)
+    row = len(coarse_offsets)
+    odd = sum(c + start for c, start in zip(local, box.starts)) % 2 == 1
+    if odd.any():
+        neighbours = out[row : row + len(same_offsets)]
+        _gather(neighbours, same, list(local), same_offsets)
+        neighbours *= odd
+    row += len(same_offsets)
+    out[row] = odd
+    out[row + 1 + level] = 1.0
+    return out
+
+
+def _gather(out: np.ndarray, values: np.ndarray, cells: list[np.ndarray], shifts) -> None:
+    """out[k] = values at `cells` (one index array per axis) + shifts[k], 0 outside `values`."""
+    padded = np.pad(values, 1)
+    flat = np.ravel_multi_index([c + 1 for c in cells], padded.shape)
+    _, rows, columns = padded.shape
+    padded = padded.reshape(-1)
+    for k, (d, y, x) in enumerate(shifts):
+        out[k] = padded[flat + (d * rows + y) * columns + x]
+
+
 def _flat(values: torch.Tensor, pick: torch.Tensor | None) -> torch.Tensor:
     """(columns, cells) of a (columns, d, y, x) array, or only the cells `pick`."""
     flat = values.reshape(values.shape[0], -1)

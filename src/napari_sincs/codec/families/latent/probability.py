@@ -96,12 +96,17 @@ def frequencies(mu_steps: np.ndarray, scale_index: np.ndarray, lo: int, hi: int)
 
 def probabilities(mu_steps: np.ndarray, scale_index: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """The frequencies as exact float64 fractions of 2**PRECISION (what the range coder takes),
-    computed once per distinct (mu, scale) pair."""
+    computed once per distinct (mu, scale) pair (found by marking the pairs' keys, which span
+    at most 16 * 511 * SCALES values: no sort of the latents)."""
     keys = mu_steps * SCALES + scale_index
-    distinct, inverse = np.unique(keys, return_inverse=True)
-    mu_distinct, scale_distinct = np.divmod(distinct, SCALES)
+    if not keys.size:
+        return np.empty((0, hi - lo + 1))
+    first = keys.min()
+    present = np.zeros(keys.max() - first + 1, dtype=bool)
+    present[keys - first] = True
+    mu_distinct, scale_distinct = np.divmod(np.flatnonzero(present) + first, SCALES)
     table = frequencies(mu_distinct, scale_distinct, lo, hi) / float(1 << PRECISION)
-    return table[inverse.reshape(-1)]
+    return table[(np.cumsum(present) - 1)[keys - first]]
 
 
 def laplace_bits(values: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
