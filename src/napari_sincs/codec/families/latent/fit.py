@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -129,6 +130,8 @@ class LatentTrainer:
             self.synthesis = _mlp(spec.synthesis_shapes).to(device)
             self.arm = _mlp(spec.arm_shapes).to(device)
         mean = float(np.mean([v.values.mean().item() for v in volumes]))
+        weighted = [v.weights for v in volumes if v.weights is not None]
+        self.weight_mean = float(np.mean([w.mean().item() for w in weighted])) if weighted else 1.0
         with torch.no_grad():
             self.synthesis[-1].bias.fill_(mean)
             self.arm[-1].weight.mul_(0.1)
@@ -145,10 +148,12 @@ class LatentTrainer:
         )
         self.generator = np.random.default_rng(seed)
         self.noise = torch.Generator(device=device).manual_seed(seed)
-        depth, height, width = geometry.extents
+        depth = geometry.extents[0]
         pd = min(depth, 8) if geometry.dims == 3 else 1
         side = max(8, int(math.sqrt(patch_voxels / pd)))
-        self.patch = (pd, min(height, side), min(width, side))
+        self.pieces = [_pieces(e, p) for e, p in zip(geometry.extents, (pd, side, side))]
+        self.patch = tuple(max(b - a for a, b in axis) for axis in self.pieces)
+        self.queue: list[tuple[int, Box]] = []
         self.scale = [math.prod(cells) / math.prod(geometry.extents) for cells in geometry.cells]
 
     def quantisation_steps(self, scale: float = 1.0) -> list[float]:
@@ -165,6 +170,7 @@ class LatentTrainer:
             "optimiser": copy.deepcopy(self.optimiser.state_dict()),
             "generator": copy.deepcopy(self.generator.bit_generator.state),
             "noise": self.noise.get_state(),
+            "queue": list(self.queue),
         }
 
     def restore(self, state: dict) -> None:
@@ -178,6 +184,7 @@ class LatentTrainer:
         self.optimiser.load_state_dict(copy.deepcopy(state["optimiser"]))
         self.generator.bit_generator.state = copy.deepcopy(state["generator"])
         self.noise.set_state(state["noise"])
+        self.queue = list(state["queue"])
 
     def network_vector(self, scale: float = 1.0) -> np.ndarray:
         """The networks' weights, flat, in the spec's parameter order (synthesis first), with
@@ -192,13 +199,24 @@ class LatentTrainer:
                 tensors += [weight.reshape(-1), layer.bias.detach().reshape(-1)]
         return torch.cat(tensors).float().cpu().numpy()
 
+    @property
+    def patches_per_epoch(self) -> int:
+        return len(self.volumes) * math.prod(len(axis) for axis in self.pieces)
+
     def _patch(self) -> tuple[int, Box]:
-        volume = int(self.generator.integers(len(self.volumes)))
-        starts = [
-            int(self.generator.integers(e - p + 1))
-            for e, p in zip(self.geometry.extents, self.patch)
-        ]
-        return volume, Box(tuple((s, s + p) for s, p in zip(starts, self.patch)))
+        """The next patch of an epoch: every volume cut into equal pieces, visited in a random
+        order, so that every voxel trains equally often. Patches started anywhere in [0, extent
+        - patch] visited the first and last planes of a z stack 8 times less often than the
+        middle ones, and the rate measured on them missed what the borders cost (cell_phase:
+        3.3 times less than its coded latents, and lambda ran away)."""
+        if not self.queue:
+            boxes = [
+                (volume, Box(ranges))
+                for volume in range(len(self.volumes))
+                for ranges in itertools.product(*self.pieces)
+            ]
+            self.queue = [boxes[i] for i in self.generator.permutation(len(boxes))]
+        return self.queue.pop()
 
     def _windows(self, voxels: Box) -> tuple[list[Box], list[Box]]:
         """Per level: the cells the patch interpolates (`own`), and the cells its contexts
@@ -250,7 +268,9 @@ class LatentTrainer:
         error = (predicted - target) ** 2
         if data.weights is not None:
             weight = data.weights[voxels.slices].reshape(-1)
-            distortion = (weight * error).sum() / weight.sum()
+            # the whole file's weighted error in expectation: dividing by the patch's own
+            # weights gave a patch of background the weight of one full of beads
+            distortion = (weight * error).sum() / (self.weight_mean * weight.numel())
         else:
             distortion = error.mean()
         rate = self._rate(quantised, own, needed)
@@ -369,7 +389,7 @@ def encode_at_ratio(family, job, config):
     )
     run = _Run(trainer, job, config, bits, head, budget)
     started = time.perf_counter()
-    steps = config.steps or _steps(geometry, trainer, presets.PRESETS[config.preset].latent_epochs)
+    steps = config.steps or _steps(trainer, presets.PRESETS[config.preset].latent_epochs)
     run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
     blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
     header = job.header(config, design, bits)
@@ -377,10 +397,19 @@ def encode_at_ratio(family, job, config):
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
 
 
-def _steps(geometry: LatentGeometry, trainer: LatentTrainer, epochs: int) -> int:
+def _steps(trainer: LatentTrainer, epochs: int) -> int:
     """Steps that show every voxel `epochs` times."""
-    epochs = epochs * geometry.voxel_count() / math.prod(trainer.patch)
-    return max(presets.LATENT_MIN_STEPS, math.ceil(epochs))
+    return max(presets.LATENT_MIN_STEPS, epochs * trainer.patches_per_epoch)
+
+
+def _pieces(extent: int, side: int) -> list[tuple[int, int]]:
+    """An axis cut into the fewest equal pieces (sizes differing by at most one) of at most
+    1.25 `side`: fewer, larger patches would train the networks less often (nuclei2d in one
+    512 x 512 patch instead of four: 300 steps of 300 visits, 30.89 dB against 32.71 dB), and
+    pieces of at most `side` would cut an axis of 130 voxels in two for a side of 129."""
+    count = max(1, math.ceil(extent / (1.25 * side)))
+    cuts = [i * extent // count for i in range(count + 1)]
+    return list(itertools.pairwise(cuts))
 
 
 def _sized(spec: LatentSpec, available: float, bits: float) -> LatentSpec:

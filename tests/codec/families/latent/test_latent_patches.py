@@ -1,0 +1,47 @@
+"""Training patches: every epoch cuts each volume into equal pieces and visits them all."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from helpers import load
+from napari_sincs import CompressionConfig
+from napari_sincs.codec.families.latent import FAMILY, plan_for
+from napari_sincs.codec.families.latent.fit import LatentTrainer, _Volume
+
+
+def _trainer(patch_voxels: int) -> LatentTrainer:
+    image = load("nuclei3d_crop.tif").astype(np.float32)
+    image = (image - image.min()) / (image.max() - image.min())
+    plan = plan_for((1, 1, *image.shape), CompressionConfig(family="latent"))
+    spec = FAMILY.spec_for(plan)
+    geometry = spec.geometry(plan)
+    volume = _Volume(torch.from_numpy(image.reshape(geometry.extents)), None)
+    return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), patch_voxels, 0, 1e-2)
+
+
+def test_an_epoch_trains_every_voxel_once_in_patches_about_the_size_asked():
+    trainer = _trainer(patch_voxels=8 * 20 * 20)
+    extents = trainer.geometry.extents
+    assert trainer.patches_per_epoch > 1
+    for _ in range(2):
+        seen = np.zeros(extents, dtype=int)
+        order = []
+        for _ in range(trainer.patches_per_epoch):
+            volume, box = trainer._patch()
+            assert volume == 0 and all(s <= 1.25 * p for s, p in zip(box.shape, (8, 20, 20)))
+            seen[box.slices] += 1
+            order.append(box.starts)
+        assert (seen == 1).all(), "every voxel exactly once an epoch, the borders included"
+    assert len(set(order)) == len(order)
+
+
+def test_refining_from_a_saved_state_sees_the_same_patches():
+    trainer = _trainer(patch_voxels=8 * 20 * 20)
+    for _ in range(3):
+        trainer._patch()
+    state = trainer.state()
+    first = [trainer._patch() for _ in range(trainer.patches_per_epoch)]
+    trainer.restore(state)
+    assert [trainer._patch() for _ in range(trainer.patches_per_epoch)] == first
