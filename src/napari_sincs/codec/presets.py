@@ -27,19 +27,20 @@ class FamilyTuning:
 class Preset:
     """How long to train, in the user's words: `steps_factor` scales the default steps of the
     families with one network per group, `latent_epochs` is how many times the latent family's
-    training sees every voxel."""
+    training sees every voxel, in at least `latent_min_steps` steps."""
 
     summary: str
     steps_factor: float
     latent_epochs: int
+    latent_min_steps: int
 
 
 PRESETS = {
-    "fast": Preset(
-        "a third of the training: minutes where balanced takes a quarter hour", 0.35, 100
+    "fast": Preset("a third to half of the training, for less quality", 0.35, 50, 500),
+    "balanced": Preset("the measured defaults", 1.0, 100, 1200),
+    "best": Preset(
+        "three times the training, for a few tenths of a dB to 3 dB more", 3.0, 300, 3600
     ),
-    "balanced": Preset("the measured defaults", 1.0, 300),
-    "best": Preset("three times the training, for a few tenths of a dB more", 3.0, 900),
 }
 
 
@@ -177,9 +178,18 @@ LEARNED_SCALE_PERCENTILE = 99.0
 LEARNED_PLANES_PER_PASS = 64
 
 # Latent-grid family (families/latent/). Training: Adam on patches of about 135 000 voxels (a
-# step's fixed costs then matter little: about 0.4 microseconds per voxel on two cores), as many
-# steps as make every voxel seen the preset's latent_epochs times (300: cell_migration_2dt: 34.6 dB
-# at 103x, above HEVC; 69 visits left cells3d_nuclei far from its budget), 1e-2 for the
+# step's fixed costs then matter little: about 0.3 microseconds per voxel on one core), as many
+# steps as make every voxel seen the preset's latent_epochs times, and at least its
+# latent_min_steps. PSNR at 100x after 30 / 60 / 100 / 300 visits (one thread, another job on
+# the other core): cells3d_nuclei 33.51 / 35.16 / 35.50 / -, cell_migration_2dt 31.39 / 32.96 /
+# 33.88 / 34.22, hela_3ch 37.55 / 40.51 / 43.30 / 44.63, nuclei2d 30.92 / 31.4 / 32.10 / 32.71,
+# cell_phase 33.81 / 34.52 / 35.61 / 38.55, beads3d 44.51 / 46.32 / 47.80 / 48.76, fmri_4d
+# 28.81 / - / 31.52 / -; cells3d_nuclei took 44 s for 30 visits and 129 s for 100. Balanced is
+# 100 visits: the large images' time (where 300 visits took cells3d_nuclei 1675 s, 35.51 dB
+# against 35.50 now); small images, whose epoch is a few steps, gain most from more steps
+# (cell_phase +2.9 dB from 400 to 1200 steps), hence the floor of 1200 steps (about a minute).
+# Fast, 50 visits, is at or above the previous default (pe_mlp) on the large 3D and 2D+T images
+# (cells3d_nuclei 34.24 dB, cell_migration_2dt 30.94, hela_3ch 39.45); 1e-2 for the
 # networks and 0.1 (in the synthesis's input units, where a quantisation step is at most one)
 # for the latents, cosine to zero (against 0.05, at 100x: +0.3 to +1.7 dB after 40-60 visits on
 # cells3d_nuclei, cell_migration_2dt, nuclei2d and hela_3ch, +0.1 dB after 300 on
@@ -195,11 +205,10 @@ LEARNED_PLANES_PER_PASS = 64
 # entropy model MLPs of two hidden layers of 16. Tiles of 256 x 256 in y, x (and 32 planes in z)
 # bound what a region decodes. Networks are coded at 8-bit weights. Rate: lambda starts at
 # 1e-2 and follows the rounded rate of the trained patches, measured every 4th step (gain 0.05
-# per step on the log);
-# a file that misses its budget by more than 5% is refined for a tenth of the steps with lambda
-# rescaled, at most 4 times.
+# per step on the log); a file that misses its budget by more than 5% lands by scaling its
+# quantisation steps, or else is refined for 15% of the steps with lambda rescaled, at most 4
+# times.
 LATENT = FamilyTuning(depth=2, steps=None, batch_size=135_000, learning_rate=1e-2)
-LATENT_MIN_STEPS = 200
 LATENT_LEVELS = 6
 LATENT_FIRST = 1
 LATENT_D_LAG = 1

@@ -389,7 +389,7 @@ def encode_at_ratio(family, job, config):
     )
     run = _Run(trainer, job, config, bits, head, budget)
     started = time.perf_counter()
-    steps = config.steps or _steps(trainer, presets.PRESETS[config.preset].latent_epochs)
+    steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
     run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
     blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
     header = job.header(config, design, bits)
@@ -397,9 +397,9 @@ def encode_at_ratio(family, job, config):
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
 
 
-def _steps(trainer: LatentTrainer, epochs: int) -> int:
-    """Steps that show every voxel `epochs` times."""
-    return max(presets.LATENT_MIN_STEPS, epochs * trainer.patches_per_epoch)
+def _steps(trainer: LatentTrainer, preset: presets.Preset) -> int:
+    """Steps that show every voxel the preset's epochs times, and at least its fewest steps."""
+    return max(preset.latent_min_steps, preset.latent_epochs * trainer.patches_per_epoch)
 
 
 def _pieces(extent: int, side: int) -> list[tuple[int, int]]:
