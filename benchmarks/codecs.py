@@ -441,6 +441,7 @@ def all_codecs() -> list[Codec]:
         Sincs(),
         Sincs(family="grid"),
         Sincs(family="latent"),
+        Sincs(family="latent", preset="fast"),
         Jpeg2000(),
         Hevc(),
         JpegXL(),

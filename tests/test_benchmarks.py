@@ -16,6 +16,7 @@ CODECS = {
     "napari-sincs",
     "napari-sincs (family=grid)",
     "napari-sincs (family=latent)",
+    "napari-sincs (family=latent, preset=fast)",
     "JPEG 2000",
     "HEVC",
     "JPEG XL",
