@@ -51,6 +51,11 @@ KINDS = {
         "tyx",
         {"ratio": 30, "family": "latent", "saliency": "uniform"},
     ),
+    "latent_3d_slabs": (
+        "nuclei3d_crop.tif",
+        "zyx",
+        {"ratio": 20, "family": "latent", "saliency": "uniform"},
+    ),
 }
 
 

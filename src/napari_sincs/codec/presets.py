@@ -221,6 +221,9 @@ LATENT_NETWORK_SHARE = 0.4
 LATENT_SMALL_NETWORKS = ((12, 12), (8, 8), (8,))
 LATENT_TILE = (32, 256, 256)
 LATENT_MAX_FRAMES = 64
+# A tile's finest level is coded in slabs of 4 planes (z) or frames (t), so that showing a plane
+# entropy-decodes the tile's coarse levels and one slab, not all its 32 or 64 planes.
+LATENT_SLAB = 4
 LATENT_LEARNING_RATE = 0.1
 LATENT_STEP_LEARNING_RATE = 0.05
 LATENT_NOISE_FRACTION = 0.8

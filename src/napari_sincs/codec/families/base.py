@@ -104,6 +104,12 @@ class ModelSpec(abc.ABC):
         """The network in a few words, for reports."""
         return f"{self.family}, {self.n_parameters} parameters"
 
+    @property
+    def required_features(self) -> list[str]:
+        """Features of the file's layout that a reader must know (listed in the header's
+        "requires" besides a required family)."""
+        return []
+
 
 @dataclass(frozen=True)
 class NetworkSpec(ModelSpec):

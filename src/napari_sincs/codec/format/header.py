@@ -29,7 +29,7 @@ SUPPORTED_DTYPES = ("uint8", "uint16", "int16", "float32")
 MAX_VOXELS = 1 << 44
 # Features a reader must understand to decode a file correctly; a file naming one this reader
 # does not know is refused instead of being decoded wrong.
-KNOWN_FEATURES = ("residual",)
+KNOWN_FEATURES = ("residual", "latent-slabs")
 """Besides these, the name of every registered family."""
 
 
@@ -111,6 +111,7 @@ class FileHeader:
     def to_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         requires = [self.model.family] if get_family(self.model.family).required else []
+        requires += self.model.required_features
         if self.max_error is not None:
             requires.append("residual")
             extra["residual"] = {"max_error": self.max_error}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from napari_sincs.codec.errors import CorruptFileError
-from napari_sincs.codec.families.latent.coding import ExactArm, decode_tile, encode_tile
+from napari_sincs.codec.families.latent.coding import ExactArm, TileBlob, decode_tile, encode_tile
 from napari_sincs.codec.families.latent.context import (
     coded_contexts,
     context_size,
@@ -59,10 +59,13 @@ def test_the_probability_tables_are_pinned():
     assert digest == "05140d5e13ade4c0d4e4614f3d963c9e33ed08b5952329a7efc2083152b1e6df"
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1, 200, 300), (1, 1, 40, 128, 96)])
-def test_tiles_round_trip(shape):
+@pytest.mark.parametrize(
+    ("shape", "slab"),
+    [((1, 1, 1, 200, 300), 0), ((1, 1, 40, 128, 96), 0), ((1, 1, 42, 128, 96), 4)],
+)
+def test_tiles_round_trip(shape, slab):
     plan = GroupPlan(shape, 1, (32, 128, 128), 1)
-    geometry = LatentGeometry(plan, 5, 1, 1)
+    geometry = LatentGeometry(plan, 5, 1, 1, slab)
     arm = _arm(context_size(geometry.dims, 5))
     rng = np.random.default_rng(1)
     for group in plan:
@@ -93,31 +96,56 @@ def test_a_damaged_latent_blob_is_refused():
 
 
 @pytest.mark.parametrize(
-    ("shape", "block"), [((1, 1, 1, 200, 300), (1, 128, 128)), ((1, 1, 40, 128, 96), (32, 64, 64))]
+    ("shape", "block", "slab"),
+    [
+        ((1, 1, 1, 200, 300), (1, 128, 128), 0),
+        ((1, 1, 40, 128, 96), (32, 64, 64), 0),
+        ((1, 1, 40, 128, 96), (32, 64, 64), 4),
+    ],
 )
-def test_the_coder_sees_the_contexts_training_priced(shape, block):
-    """The coder gathers contexts for the cells of one pass of one tile; training builds them for
-    whole boxes. Both must be the same numbers, or the trained rate is not the coded one."""
+def test_the_coder_sees_the_contexts_training_priced(shape, block, slab):
+    """The coder gathers contexts for the cells of one pass of one tile (or slab of its finest
+    level); training builds them for whole boxes, masking what lies beyond the tile or slab.
+    Both must be the same numbers, or the trained rate is not the coded one."""
     plan = GroupPlan(shape, 1, block, 1)
-    geometry = LatentGeometry(plan, 5, 1, 1)
+    geometry = LatentGeometry(plan, 5, 1, 1, slab)
     rng = np.random.default_rng(0)
     for group in plan:
         tile = geometry.tile_of(group)
         latents = [rng.integers(-9, 10, geometry.tile_box(tile, k).shape) for k in range(5)]
         for level in range(5):
-            box = geometry.tile_box(tile, level)
+            whole = geometry.tile_box(tile, level)
             coarse = latents[level + 1] if level < 4 else None
             origin = geometry.tile_box(tile, level + 1).starts if level < 4 else None
-            for cells in pass_order(box):
-                priced = contexts(
-                    geometry,
-                    level,
-                    box,
-                    torch.from_numpy(latents[level].astype(np.float32)),
-                    box.starts,
-                    None if coarse is None else torch.from_numpy(coarse.astype(np.float32)),
-                    origin,
-                    cells,
-                )
-                coded = coded_contexts(geometry, level, box, latents[level], coarse, origin, cells)
-                np.testing.assert_array_equal(priced.double().numpy(), coded)
+            for box in geometry.slabs(tile) if level == 0 else [whole]:
+                own = tuple(slice(a - o, b - o) for (a, b), o in zip(box.ranges, whole.starts))
+                for cells in pass_order(box):
+                    priced = contexts(
+                        geometry,
+                        level,
+                        box,
+                        torch.from_numpy(latents[level].astype(np.float32)),
+                        whole.starts,
+                        None if coarse is None else torch.from_numpy(coarse.astype(np.float32)),
+                        origin,
+                        cells,
+                    )
+                    coded = coded_contexts(
+                        geometry, level, box, latents[level][own], coarse, origin, cells
+                    )
+                    np.testing.assert_array_equal(priced.double().numpy(), coded)
+
+
+def test_a_slab_decodes_from_the_coarse_levels_alone():
+    plan = GroupPlan((1, 1, 40, 64, 64), 1, (32, 64, 64), 1)
+    geometry = LatentGeometry(plan, 4, 1, 1, 4)
+    arm = _arm(context_size(3, 4))
+    rng = np.random.default_rng(2)
+    tile = (1, 0, 0)
+    latents = [rng.integers(-5, 6, geometry.tile_box(tile, k).shape) for k in range(4)]
+    parsed = TileBlob(geometry, tile, encode_tile(geometry, arm, tile, latents))
+    coarse = parsed.coarse(arm)
+    assert coarse[0] is None and all(np.array_equal(a, b) for a, b in zip(coarse[1:], latents[1:]))
+    slabs = geometry.slabs(tile)
+    assert [b.shape[0] for b in slabs] == [4, 4], "the last tile's 8 planes in two slabs"
+    np.testing.assert_array_equal(parsed.slab(arm, 1, coarse), latents[0][4:])

@@ -103,3 +103,21 @@ def test_small_budgets_get_smaller_networks(tmp_path):
     assert model.synthesis == model.arm and max(model.synthesis) < max(presets.LATENT_SYNTHESIS)
     assert report.file_bytes * presets.LATENT_NETWORK_SHARE > model.n_parameters
     assert sincs.metrics.psnr(data, sincs.decode(path)) > flat_psnr(data) + 3
+
+
+def test_a_plane_of_a_z_stack_decodes_one_slab_of_its_tile(tmp_path):
+    """A z stack's finest latents are coded in slabs of a few planes: showing one plane
+    entropy-decodes the tile's coarse levels and the slab it lies in, and equals the same plane
+    of the whole decode."""
+    data = load("nuclei3d_crop.tif")
+    path = tmp_path / "slabs.sincs"
+    sincs.compress(data, path, axes="zyx", config=LATENT.replace(ratio=20, steps=200))
+    whole = sincs.decode(path)
+    with sincs.open_sincs(path, cache_bytes=0) as lazy:
+        assert "latent-slabs" in lazy.header.to_dict()["requires"]
+        assert lazy.header.model.slab == presets.LATENT_SLAB
+        np.testing.assert_array_equal(lazy[5], whole[5])
+        values = lazy.decoder.values
+        slabs = [key for key in values._tiles._entries if isinstance(key, tuple)]
+        assert slabs == [(0, 5 // presets.LATENT_SLAB)]
+        np.testing.assert_array_equal(lazy[3:9, 10:30], whole[3:9, 10:30])

@@ -10,6 +10,7 @@ fit.py: training and lambda steered to the budget, landing.py: a trained fit lan
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ... import presets
@@ -52,7 +53,7 @@ class LatentFamily(Family):
     required = True
 
     def spec_for(self, plan: GroupPlan) -> LatentSpec:
-        return LatentSpec(
+        spec = LatentSpec(
             self.name,
             plan.coordinate_axes,
             plan.coordinate_extents,
@@ -62,6 +63,9 @@ class LatentFamily(Family):
             synthesis=presets.LATENT_SYNTHESIS,
             arm=presets.LATENT_ARM,
         )
+        if spec.geometry(plan).dims == 3:
+            spec = dataclasses.replace(spec, slab=presets.LATENT_SLAB)
+        return spec
 
     def spec_from_dict(self, data, axes, extents) -> LatentSpec:
         return spec_from_fields(self.name, data, axes, extents)

@@ -1,4 +1,4 @@
-"""A tile's latents as one range-coded blob, with the probabilities of the exact entropy model.
+"""A tile's latents as a range-coded blob, with the probabilities of the exact entropy model.
 
 Blob layout (little-endian): u8 L (levels), then for each level from the coarsest to the finest
 i16 lo, i16 hi (the level's smallest and largest latent in this tile), then the range coder's
@@ -6,6 +6,12 @@ u32 words. The symbols are every level's latents minus lo, coarsest level first,
 first checkerboard pass then its second, each pass in C order of the tile's cells; a level with
 lo == hi codes no symbol. The coder is constriction's queue range coder (default: 32-bit words,
 64-bit state) with `Categorical(perfect=False)` over the probabilities of probability.py.
+
+Where the geometry cuts the finest level into slabs along d, the words are several streams, so
+that a plane needs the coarse levels and one slab, not the whole tile: after the ranges, the
+number of u32 words of each stream as an unsigned LEB128 varint (the coarse levels' stream, then
+one per slab), then the streams' words in that order. The coarse stream codes levels L-1 to 1 as
+above, each slab's stream the slab's cells of level 0 (both passes, in C order of the slab).
 """
 
 from __future__ import annotations
@@ -55,69 +61,178 @@ def encode_tile(
     geometry: LatentGeometry, arm: ExactArm, tile: tuple[int, int, int], latents: list[np.ndarray]
 ) -> bytes:
     """The blob of one tile; `latents[level]` holds the tile's integer cells at that level."""
-    encoder = constriction.stream.queue.RangeEncoder()
-    ranges = []
-    for level in reversed(range(geometry.levels)):
-        values = np.asarray(latents[level], dtype=np.int64)
-        lo, hi = int(values.min()), int(values.max())
-        if max(-lo, hi) > Q_MAX:
+    latents = [np.asarray(values, dtype=np.int64) for values in latents]
+    ranges = {}
+    for level, values in enumerate(latents):
+        ranges[level] = int(values.min()), int(values.max())
+        if max(-ranges[level][0], ranges[level][1]) > Q_MAX:
             raise ValueError(f"latents must lie in [-{Q_MAX}, {Q_MAX}]")
-        ranges.append(_RANGE.pack(lo, hi))
-        if lo == hi:
-            continue
-        order = np.concatenate(pass_order(geometry.tile_box(tile, level)))
-        mu, log_scale = arm(_features(geometry, tile, level, latents, order))
-        symbols = (values.reshape(-1)[order] - lo).astype(np.int32)
-        mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
-        encoder.encode(symbols, _model(), probabilities(mu_steps, scale, lo, hi))
-    words = encoder.get_compressed().astype("<u4").tobytes()
-    return bytes([geometry.levels]) + b"".join(ranges) + words
+    head = bytes([geometry.levels]) + b"".join(
+        _RANGE.pack(*ranges[level]) for level in reversed(range(geometry.levels))
+    )
+    coder = _Coder(geometry, arm, tile, latents, ranges)
+    if not geometry.slabbed:
+        encoder = constriction.stream.queue.RangeEncoder()
+        for level in reversed(range(geometry.levels)):
+            coder.encode(encoder, level, geometry.tile_box(tile, level))
+        return head + _words(encoder)
+    streams = []
+    encoder = constriction.stream.queue.RangeEncoder()
+    for level in reversed(range(1, geometry.levels)):
+        coder.encode(encoder, level, geometry.tile_box(tile, level))
+    streams.append(_words(encoder))
+    for box in geometry.slabs(tile):
+        encoder = constriction.stream.queue.RangeEncoder()
+        coder.encode(encoder, 0, box)
+        streams.append(_words(encoder))
+    lengths = b"".join(_varint(len(words) // 4) for words in streams)
+    return head + lengths + b"".join(streams)
+
+
+class TileBlob:
+    """One tile's blob, parsed: its levels' ranges and where each of its streams lies."""
+
+    def __init__(self, geometry: LatentGeometry, tile: tuple[int, int, int], blob: bytes) -> None:
+        levels = geometry.levels
+        head = 1 + _RANGE.size * levels
+        if len(blob) < head or blob[0] != levels:
+            raise CorruptFileError("a latent blob does not match its levels.")
+        self.geometry = geometry
+        self.tile = tile
+        self.blob = blob
+        self.ranges = {}
+        for position, level in enumerate(reversed(range(levels))):
+            lo, hi = _RANGE.unpack_from(blob, 1 + _RANGE.size * position)
+            if lo > hi or max(-lo, hi) > Q_MAX:
+                raise CorruptFileError("a latent blob's value range is invalid.")
+            self.ranges[level] = lo, hi
+        count = 1 + len(geometry.slabs(tile)) if geometry.slabbed else 1
+        if geometry.slabbed:
+            words, head = _read_varints(blob, head, count)
+        else:
+            words = [(len(blob) - head) // 4]
+        self.streams = []
+        for length in words:
+            self.streams.append((head, head + 4 * length))
+            head += 4 * length
+        if head != len(blob):
+            raise CorruptFileError("a latent blob's length does not match its streams.")
+
+    def coarse(self, arm: ExactArm) -> list[np.ndarray | None]:
+        """The tile's integer cells at every level its first stream holds (all levels, or,
+        where the finest level is in slabs, every level but the finest: None there)."""
+        geometry = self.geometry
+        latents: list[np.ndarray | None] = [None] * geometry.levels
+        decoder = self._decoder(0)
+        coder = _Coder(geometry, arm, self.tile, latents, self.ranges)
+        for level in reversed(range(1 if geometry.slabbed else 0, geometry.levels)):
+            latents[level] = coder.decode(decoder, level, geometry.tile_box(self.tile, level))
+        return latents
+
+    def slab(self, arm: ExactArm, index: int, coarse: list[np.ndarray | None]) -> np.ndarray:
+        """The finest level's cells of slab `index`, given the coarse levels."""
+        box = self.geometry.slabs(self.tile)[index]
+        coder = _Coder(self.geometry, arm, self.tile, coarse, self.ranges)
+        return coder.decode(self._decoder(1 + index), 0, box)
+
+    def _decoder(self, stream: int):
+        start, stop = self.streams[stream]
+        words = np.frombuffer(self.blob[start:stop], "<u4").astype(np.uint32)
+        return constriction.stream.queue.RangeDecoder(words)
 
 
 def decode_tile(
     geometry: LatentGeometry, arm: ExactArm, tile: tuple[int, int, int], blob: bytes
 ) -> list[np.ndarray]:
     """Inverse of `encode_tile`: the tile's integer cells at every level (finest first)."""
-    levels = geometry.levels
-    head = 1 + _RANGE.size * levels
-    if len(blob) < head or blob[0] != levels or (len(blob) - head) % 4:
-        raise CorruptFileError("a latent blob does not match its levels.")
-    words = np.frombuffer(blob, "<u4", offset=head).astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
-    latents: list[np.ndarray | None] = [None] * levels
-    for position, level in enumerate(reversed(range(levels))):
-        lo, hi = _RANGE.unpack_from(blob, 1 + _RANGE.size * position)
-        box = geometry.tile_box(tile, level)
-        if lo > hi or max(-lo, hi) > Q_MAX:
-            raise CorruptFileError("a latent blob's value range is invalid.")
-        values = np.full(box.shape, lo, dtype=np.int64)
-        latents[level] = values
+    parsed = TileBlob(geometry, tile, blob)
+    latents = parsed.coarse(arm)
+    if geometry.slabbed:
+        slabs = [parsed.slab(arm, i, latents) for i in range(len(geometry.slabs(tile)))]
+        latents[0] = np.concatenate(slabs, axis=0)
+    return latents
+
+
+class _Coder:
+    """Codes or decodes one box of one level of a tile (the tile's box, or a slab of its
+    finest level) with the tile's ranges and its coarser level known."""
+
+    def __init__(self, geometry, arm, tile, latents, ranges) -> None:
+        self.geometry = geometry
+        self.arm = arm
+        self.tile = tile
+        self.latents = latents
+        self.ranges = ranges
+
+    def encode(self, encoder, level: int, box) -> None:
+        lo, hi = self.ranges[level]
         if lo == hi:
-            continue
+            return
+        values = self.latents[level][self._inside(level, box)]
+        order = np.concatenate(pass_order(box))
+        mu, log_scale = self.arm(self._contexts(level, box, values, order))
+        symbols = (values.reshape(-1)[order] - lo).astype(np.int32)
+        mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
+        encoder.encode(symbols, _model(), probabilities(mu_steps, scale, lo, hi))
+
+    def decode(self, decoder, level: int, box) -> np.ndarray:
+        lo, hi = self.ranges[level]
+        values = np.full(box.shape, lo, dtype=np.int64)
+        if lo == hi:
+            return values
         flat = values.reshape(-1)
         for order in pass_order(box):
-            mu, log_scale = arm(_features(geometry, tile, level, latents, order))
+            mu, log_scale = self.arm(self._contexts(level, box, values, order))
             mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
             try:
                 symbols = decoder.decode(_model(), probabilities(mu_steps, scale, lo, hi))
             except (ValueError, RuntimeError) as exc:
                 raise CorruptFileError(f"a latent blob does not decode ({exc}).") from exc
             flat[order] = symbols.astype(np.int64) + lo
-    return latents
+        return values
+
+    def _inside(self, level: int, box) -> tuple[slice, ...]:
+        """Where `box` lies in the tile's array of the level."""
+        origin = self.geometry.tile_box(self.tile, level).starts
+        return tuple(slice(a - o, b - o) for (a, b), o in zip(box.ranges, origin))
+
+    def _contexts(self, level: int, box, values: np.ndarray, cells: np.ndarray) -> torch.Tensor:
+        geometry = self.geometry
+        coarse = coarse_origin = None
+        if level + 1 < geometry.levels:
+            coarse = self.latents[level + 1]
+            coarse_origin = geometry.tile_box(self.tile, level + 1).starts
+        found = coded_contexts(geometry, level, box, values, coarse, coarse_origin, cells)
+        return torch.from_numpy(found)
 
 
-def _features(
-    geometry: LatentGeometry,
-    tile: tuple[int, int, int],
-    level: int,
-    latents: list,
-    cells: np.ndarray,
-) -> torch.Tensor:
-    """Context vectors of some of a tile's cells at a level (its coarser level known)."""
-    box = geometry.tile_box(tile, level)
-    coarse = coarse_origin = None
-    if level + 1 < geometry.levels:
-        coarse = latents[level + 1]
-        coarse_origin = geometry.tile_box(tile, level + 1).starts
-    found = coded_contexts(geometry, level, box, latents[level], coarse, coarse_origin, cells)
-    return torch.from_numpy(found)
+def _words(encoder) -> bytes:
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def _varint(value: int) -> bytes:
+    """Unsigned LEB128: seven bits a byte, least significant first, the high bit set on all
+    bytes but the last."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varints(blob: bytes, offset: int, count: int) -> tuple[list[int], int]:
+    values = []
+    for _ in range(count):
+        value = shift = 0
+        while True:
+            if offset >= len(blob) or shift > 28:
+                raise CorruptFileError("a latent blob's stream lengths are damaged.")
+            byte = blob[offset]
+            offset += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        values.append(value)
+    return values, offset

@@ -9,8 +9,9 @@ cells whose (d + y + x) is even (anchors), then the others. A cell's context is
   4 in a plane, 6 in a volume; zeros in the first pass;
 * whether it is in the second pass, and a one-hot of its level.
 
-Neighbours outside the grid or outside the cell's tile read as 0, so a tile decodes without any
-other tile. Every pass of every level is one batched evaluation: decoding is parallel.
+Neighbours outside the grid or outside the cell's tile (or, at the finest level, its slab) read
+as 0, so a tile decodes without any other tile, and a slab of its finest level without the
+others. Every pass of every level is one batched evaluation: decoding is parallel.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def contexts(
             parents,
             coarse_offsets,
             geometry.cells[level + 1],
-            geometry.tile_cells[level + 1],
+            geometry.context_cells(level + 1),
         )
         index = np.zeros((), dtype=np.int64)
         for (a, b), step, start, size in zip(box.ranges, steps, parents.starts, parents.shape):
@@ -121,7 +122,7 @@ def contexts(
         around = flat.index_select(1, torch.from_numpy(index).to(same.device))
     parity = _parity(box).to(same.device, same.dtype)
     neighbours = _neighbours(
-        same, same_origin, box, same_offsets, geometry.cells[level], geometry.tile_cells[level]
+        same, same_origin, box, same_offsets, geometry.cells[level], geometry.context_cells(level)
     )
     levels = same.new_zeros((geometry.levels, count))
     levels[level] = 1.0
@@ -138,11 +139,12 @@ def coded_contexts(
     coarse_origin: tuple[int, ...] | None,
     cells: np.ndarray,
 ) -> np.ndarray:
-    """What `contexts` gives for the flat positions `cells` of a tile's `box` at a level, from
-    the tile's integer latents (`same` on `box`, `coarse` on the coarser level's tile box from
-    `coarse_origin`), gathered for those cells only: the coder needs half the box per pass, and
-    nothing of the level itself in the first pass (its cells' neighbours are not decoded yet).
-    A tile's arrays end at its border, so zero padding is what the mask does in `contexts`."""
+    """What `contexts` gives for the flat positions `cells` of a tile's `box` at a level (the
+    tile's box, or a slab of its finest level), from its integer latents (`same` on `box`,
+    `coarse` on the coarser level's tile box from `coarse_origin`), gathered for those cells
+    only: the coder needs half the box per pass, and nothing of the level itself in the first
+    pass (its cells' neighbours are not decoded yet). The arrays end at the tile's or slab's
+    border, so zero padding is what the mask does in `contexts`."""
     coarse_offsets, same_offsets = offsets(geometry.dims)
     out = np.zeros((context_size(geometry.dims, geometry.levels), len(cells)))
     local = np.unravel_index(cells, box.shape)

@@ -33,7 +33,6 @@ from ...device import pick_device
 from ...errors import RatioUnreachableError
 from ...format.quantize import quantise_chain
 from ...format.weights import encode_chain
-from ...grouping import GroupPlan
 from ...intensity import normalise
 from ..base import ModelSpec
 from .coding import Q_MAX, ExactArm, encode_tile
@@ -364,7 +363,7 @@ def encode_at_ratio(family, job, config):
     bits = presets.LATENT_NETWORK_BITS
     budget = job.raw_bytes / config.ratio
     spec = family.spec_for(plan)
-    tiles = _tile_bytes(plan, spec.levels)
+    tiles = _tile_bytes(spec.geometry(plan))
     head = header_bytes(job.header(config, Design(plan, spec), bits))
     spec = _sized(spec, budget - head - tiles, bits)
     geometry = spec.geometry(plan)
@@ -424,10 +423,15 @@ def _sized(spec: LatentSpec, available: float, bits: float) -> LatentSpec:
     return sized
 
 
-def _tile_bytes(plan: GroupPlan, levels: int) -> int:
+def _tile_bytes(geometry: LatentGeometry) -> int:
     """What every tile's blob takes beyond its coded latents: the level count, each level's
-    range and the range coder's last word."""
-    return len(plan) * (5 + 4 * levels)
+    range and the range coder's last word; where there are slabs, a length and a last word for
+    each stream."""
+    per_tile = 5 + 4 * geometry.levels
+    if geometry.slabbed:
+        streams = 1 + len(geometry.slabs((0, 0, 0)))
+        per_tile += 6 * streams - 4
+    return len(geometry.plan) * per_tile
 
 
 def _network_bytes(spec: ModelSpec, bits: float) -> int:
@@ -450,7 +454,7 @@ class _Run:
         self.head = head
         self.budget = budget
         self.voxels = trainer.geometry.voxel_count()
-        tiles = _tile_bytes(trainer.geometry.plan, trainer.spec.levels)
+        tiles = _tile_bytes(trainer.geometry)
         fixed = head + _network_bytes(trainer.spec, bits) + tiles
         self.target = 8 * (budget - fixed) * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         self.lam = presets.LATENT_LAMBDA

@@ -11,7 +11,9 @@ along each axis.
 The groups of the plan are tiles of the volume: a tile owns, at every level, the cells inside
 its block. Blocks are multiples of the coarsest cell, so tiles partition every level exactly.
 The entropy model never looks across a tile border (tiles decode independently), the synthesis
-does (the image is one continuous function).
+does (the image is one continuous function). A tile's finest level may be cut further into slabs
+of `slab` cells along d, each coded on its own so that a plane decodes one slab of it, not the
+whole tile's depth; the entropy model does not look across a slab border either.
 
 Cell c of exponent k covers voxels [c * 2**k, (c + 1) * 2**k); a voxel i reads the grid at the
 continuous cell coordinate (i + 0.5) / 2**k - 0.5 by linear interpolation between the two cells
@@ -78,7 +80,11 @@ def cell_count(extent: int, exponent: int) -> int:
 
 
 def cell_window(start: int, stop: int, exponent: int, cells: int) -> tuple[int, int]:
-    """Cells [lo, hi) that voxels [start, stop) interpolate between."""
+    """Cells [lo, hi) that voxels [start, stop) interpolate between (at exponent 0 a voxel
+    reads its own cell alone: the next one's weight is 0, and a plane then needs only its own
+    slab of the finest level)."""
+    if exponent == 0:
+        return start, stop
     scale = 1 << exponent
     lo = (2 * start + 1 - scale) // (2 * scale)
     hi = (2 * (stop - 1) + 1 - scale) // (2 * scale) + 2
@@ -91,6 +97,13 @@ def interpolation(
     """(positions, window cells) linear interpolation weights: two exact binary fractions per
     row, on the cells (clamped to the grid) around each voxel's cell coordinate."""
     positions = np.asarray(positions, dtype=np.int64)
+    if exponent == 0:
+        own = positions - window[0]
+        if len(positions) and (own.min() < 0 or own.max() >= window[1] - window[0]):
+            raise ValueError(f"cells {window} do not cover the voxels' interpolation")
+        matrix = np.zeros((len(positions), window[1] - window[0]), dtype=np.float64)
+        matrix[np.arange(len(positions)), own] = 1.0
+        return matrix
     scale = 1 << exponent
     numerator = 2 * positions + 1 - scale
     low = numerator // (2 * scale)
@@ -117,7 +130,7 @@ def separable(matrices: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
 class LatentGeometry:
     """The volumes, levels and tiles of a plan for a latent spec."""
 
-    def __init__(self, plan: GroupPlan, levels: int, first: int, d_lag: int) -> None:
+    def __init__(self, plan: GroupPlan, levels: int, first: int, d_lag: int, slab: int = 0) -> None:
         self.plan = plan
         self.levels = levels
         _, _, z, y, x = plan.shape
@@ -139,14 +152,30 @@ class LatentGeometry:
         ]
         self.tiles = tuple(-(-e // s) for e, s in zip(self.extents, self.tile))
         self.dims = 3 if depth > 1 else 2
+        self.slabbed = bool(slab) and self.dims == 3
+        self.slab = slab if self.slabbed else self.tile_cells[0][0]
 
     def tiles_align(self) -> bool:
-        """Whether tiles partition every level: a block that does not span its axis must be a
-        multiple of the coarsest cell along it."""
+        """Whether tiles partition every level (a block that does not span its axis must be a
+        multiple of the coarsest cell along it) and slabs every tile's finest level."""
         top = self.exponents[-1]
-        return all(
+        aligned = all(
             count == 1 or size % (1 << k) == 0 for count, size, k in zip(self.tiles, self.tile, top)
         )
+        return aligned and (self.tiles[0] == 1 or self.tile_cells[0][0] % self.slab == 0)
+
+    def context_cells(self, level: int) -> tuple[int, ...]:
+        """Cells per axis of the blocks a level's entropy model context stays within: its
+        tiles, and along d the slabs at the finest level."""
+        if level:
+            return self.tile_cells[level]
+        return (self.slab, *self.tile_cells[0][1:])
+
+    def slabs(self, tile: tuple[int, int, int]) -> list[Box]:
+        """The finest level's cells of a tile, slab by slab along d."""
+        box = self.tile_box(tile, 0)
+        (start, stop), *rest = box.ranges
+        return [Box(((a, min(stop, a + self.slab)), *rest)) for a in range(start, stop, self.slab)]
 
     @property
     def volumes(self) -> int:

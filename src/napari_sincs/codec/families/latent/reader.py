@@ -1,5 +1,6 @@
-"""Decoding latent files: tiles entropy-decoded on demand (and cached), and the synthesis
-evaluated exactly at any voxels, reading latents across tile borders (no seams)."""
+"""Decoding latent files: tiles entropy-decoded on demand (and cached), the finest level slab by
+slab where the file has slabs, and the synthesis evaluated exactly at any voxels, reading latents
+across tile borders (no seams)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ...format.header import FileHeader
 from ...format.weights import decode_chain
 from ...grouping import Group
 from ..base import GroupValues
-from .coding import Q_MAX, ExactArm, decode_tile
+from .coding import Q_MAX, ExactArm, TileBlob
 from .geometry import Box, LatentGeometry, interpolation, separable
 from .spec import LatentSpec
 
@@ -92,29 +93,49 @@ class LatentValues(GroupValues):
         self.arm = ExactArm(arm, device)
         self._tiles = LruCache(cache)
 
-    def tile(self, index: int) -> list[np.ndarray]:
-        """The integer latents of every level of one tile (group)."""
+    def tile(self, index: int) -> tuple[TileBlob, list[np.ndarray | None]]:
+        """One tile's (group's) parsed blob and the integer latents of its coarse stream: every
+        level, or every level but the finest where the file has slabs."""
         cached = self._tiles.get(index)
         if cached is not None:
             return cached
-        group = self.plan.group(index)
-        tile = self.geometry.tile_of(group)
-        latents = decode_tile(self.geometry, self.arm, tile, self.source.read_blob(1 + index))
-        self._tiles.put(index, latents)
-        return latents
+        tile = self.geometry.tile_of(self.plan.group(index))
+        parsed = TileBlob(self.geometry, tile, self.source.read_blob(1 + index))
+        decoded = parsed, parsed.coarse(self.arm)
+        self._tiles.put(index, decoded)
+        return decoded
+
+    def slab(self, index: int, slab: int) -> np.ndarray:
+        """The finest level's latents of one slab of a tile."""
+        cached = self._tiles.get((index, slab))
+        if cached is not None:
+            return cached
+        parsed, coarse = self.tile(index)
+        values = parsed.slab(self.arm, slab, coarse)
+        self._tiles.put((index, slab), values)
+        return values
 
     def window(self, volume: int, level: int, box: Box) -> np.ndarray:
-        """A level's latents on a box of cells, gathered from the tiles it meets."""
+        """A level's latents on a box of cells, gathered from the tiles (and slabs) it meets."""
+        geometry = self.geometry
         out = np.empty(box.shape, dtype=np.int64)
-        for tile in self.geometry.tiles_meeting(level, box):
-            owned = self.geometry.tile_box(tile, level)
-            values = self.tile(self.geometry.group_at(volume, tile))[level]
-            inside = Box(
-                tuple((max(a, c), min(b, d)) for (a, b), (c, d) in zip(box.ranges, owned.ranges))
-            )
-            source = tuple(slice(a - o, b - o) for (a, b), o in zip(inside.ranges, owned.starts))
-            target = tuple(slice(a - o, b - o) for (a, b), o in zip(inside.ranges, box.starts))
-            out[target] = values[source]
+        for tile in geometry.tiles_meeting(level, box):
+            index = geometry.group_at(volume, tile)
+            if level == 0 and geometry.slabbed:
+                pieces = [
+                    (owned, self.slab(index, i))
+                    for i, owned in enumerate(geometry.slabs(tile))
+                    if _overlap(box, owned) is not None
+                ]
+            else:
+                pieces = [(geometry.tile_box(tile, level), self.tile(index)[1][level])]
+            for owned, values in pieces:
+                inside = _overlap(box, owned)
+                source = tuple(
+                    slice(a - o, b - o) for (a, b), o in zip(inside.ranges, owned.starts)
+                )
+                target = tuple(slice(a - o, b - o) for (a, b), o in zip(inside.ranges, box.starts))
+                out[target] = values[source]
         return out
 
     def evaluate(self, group: Group, positions: list[np.ndarray]) -> np.ndarray:
@@ -163,3 +184,9 @@ class LatentValues(GroupValues):
         ]
         features = self.synthesis.features(sliced, latents)
         return self.synthesis(features).reshape([len(p) for p in positions])
+
+
+def _overlap(box: Box, other: Box) -> Box | None:
+    """The cells two boxes share, or None."""
+    ranges = tuple((max(a, c), min(b, d)) for (a, b), (c, d) in zip(box.ranges, other.ranges))
+    return Box(ranges) if all(a < b for a, b in ranges) else None

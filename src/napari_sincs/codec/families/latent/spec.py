@@ -12,6 +12,7 @@ from .geometry import LatentGeometry
 MAX_LEVELS = 10
 MAX_WIDTH = 256
 MAX_LAYERS = 4
+MAX_SLAB = 1 << 16
 
 
 def mlp_shapes(inputs: int, widths: tuple[int, ...], outputs: int) -> list[tuple[int, ...]]:
@@ -27,13 +28,16 @@ def mlp_shapes(inputs: int, widths: tuple[int, ...], outputs: int) -> list[tuple
 class LatentSpec(ModelSpec):
     """`levels` latent grids per volume, the finest sampling y and x every 2**first voxels and
     d every 2**max(0, first - d_lag); a synthesis MLP (levels -> synthesis -> 1) and an entropy
-    model MLP (context -> arm -> mu, log-scale), both shared by the whole file."""
+    model MLP (context -> arm -> mu, log-scale), both shared by the whole file. `slab` > 0 codes
+    the finest level of a volume's tiles in slabs of that many cells along d (0: whole tiles,
+    as files before slabs)."""
 
     levels: int
     first: int
     d_lag: int
     synthesis: tuple[int, ...]
     arm: tuple[int, ...]
+    slab: int = 0
 
     @property
     def dims(self) -> int:
@@ -52,17 +56,22 @@ class LatentSpec(ModelSpec):
         """The networks' tensors, synthesis first: what the file's first blob holds."""
         return self.synthesis_shapes + self.arm_shapes
 
+    @property
+    def required_features(self) -> list[str]:
+        return ["latent-slabs"] if self.slab else []
+
     def geometry(self, plan) -> LatentGeometry:
-        return LatentGeometry(plan, self.levels, self.first, self.d_lag)
+        return LatentGeometry(plan, self.levels, self.first, self.d_lag, self.slab)
 
     def fields(self) -> dict[str, Any]:
-        return {
+        fields = {
             "levels": self.levels,
             "first": self.first,
             "d_lag": self.d_lag,
             "synthesis": list(self.synthesis),
             "arm": list(self.arm),
         }
+        return fields | ({"slab": self.slab} if self.slab else {})
 
     def describe(self) -> str:
         widths = "x".join(map(str, self.synthesis))
@@ -79,8 +88,10 @@ def spec_from_fields(name: str, data: dict[str, Any], axes, extents) -> LatentSp
         d_lag=int(data["d_lag"]),
         synthesis=tuple(int(w) for w in data["synthesis"]),
         arm=tuple(int(w) for w in data["arm"]),
+        slab=int(data.get("slab", 0)),
     )
     widths = (*spec.synthesis, *spec.arm)
     valid = 1 <= spec.levels <= MAX_LEVELS and 0 <= spec.first <= 4 and 0 <= spec.d_lag <= 4
+    valid = valid and 0 <= spec.slab <= MAX_SLAB
     valid = valid and len(spec.synthesis) <= MAX_LAYERS and len(spec.arm) <= MAX_LAYERS
     return check_spec(spec, valid and all(1 <= w <= MAX_WIDTH for w in widths), data)
