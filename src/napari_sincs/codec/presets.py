@@ -190,10 +190,11 @@ LEARNED_PLANES_PER_PASS = 64
 # (cell_phase +2.9 dB from 400 to 1200 steps), hence the floor of 1200 steps (about a minute).
 # Fast, 50 visits, is at or above the previous default (pe_mlp) on the large 3D and 2D+T images
 # (cells3d_nuclei 34.24 dB, cell_migration_2dt 30.94, hela_3ch 39.45); 1e-2 for the
-# networks and 0.1 (in the synthesis's input units, where a quantisation step is at most one)
-# for the latents, cosine to zero (against 0.05, at 100x: +0.3 to +1.7 dB after 40-60 visits on
-# cells3d_nuclei, cell_migration_2dt, nuclei2d and hela_3ch, +0.1 dB after 300 on
-# cell_migration_2dt; 0.2 was 0.2 to 3.5 dB worse than 0.1 after 60 visits); additive uniform
+# networks and 0.05 (in the synthesis's input units, where a quantisation step is at most one)
+# for the latents, cosine to zero. 0.1 gained 0.3 to 1.7 dB after 40-60 visits while lambda was
+# steered every 4th step at a fixed gain, but with lambda steered per epoch it is no better at
+# 100x (hela_3ch 43.92 dB against 43.81, cell_migration_2dt 34.42 against 34.63) and far worse
+# on tiny budgets (cell_phase at 300x: 27.57 dB against 33.95); additive uniform
 # noise stands in for rounding for the first 80% of the steps, straight-through rounding after.
 # Each level's quantisation step is learned (log step, Adam at 0.05; 1e-2 moved too slowly): with
 # steps of one unit, cell_phase's latents stayed within a few units (its finest level all zeros,
@@ -204,10 +205,9 @@ LEARNED_PLANES_PER_PASS = 64
 # the first axis finer was worth +1.4 dB on cell_migration_2dt in the prototype); synthesis and
 # entropy model MLPs of two hidden layers of 16. Tiles of 256 x 256 in y, x (and 32 planes in z)
 # bound what a region decodes. Networks are coded at 8-bit weights. Rate: lambda starts at
-# 1e-2 and follows the rounded rate of the trained patches, measured every 4th step (gain 0.05
-# per step on the log); a file that misses its budget by more than 5% lands by scaling its
-# quantisation steps, or else is refined for 15% of the steps with lambda rescaled, at most 4
-# times.
+# 1e-2 and follows the rounded rate of the trained patches (below); a file that misses its
+# budget by more than 5% lands by scaling its quantisation steps, or else is refined for 15% of
+# the steps with lambda rescaled, at most 4 times.
 LATENT = FamilyTuning(depth=2, steps=None, batch_size=135_000, learning_rate=1e-2)
 LATENT_LEVELS = 6
 LATENT_FIRST = 1
@@ -224,13 +224,19 @@ LATENT_MAX_FRAMES = 64
 # A tile's finest level is coded in slabs of 4 planes (z) or frames (t), so that showing a plane
 # entropy-decodes the tile's coarse levels and one slab, not all its 32 or 64 planes.
 LATENT_SLAB = 4
-LATENT_LEARNING_RATE = 0.1
+LATENT_LEARNING_RATE = 0.05
 LATENT_STEP_LEARNING_RATE = 0.05
 LATENT_NOISE_FRACTION = 0.8
 LATENT_NETWORK_BITS = 8.0
 LATENT_LAMBDA = 1e-2
+# Lambda follows the rate of every step's patch, averaged over about an epoch (patches differ
+# tenfold in what they cost: background against cells), at a gain of 0.25 on the log per epoch
+# and at most 0.05 per step. A gain of 0.05 per step whatever the epoch (0.9 an epoch on
+# hela_3ch, 3 on brain_cells_3d) swung lambda from 5e-4 to 0.09 and back to 1e-4 on hela_3ch at
+# 300x, whose latents, crushed on the way, ended at 77% of the budget: 34.44 dB.
 LATENT_LAMBDA_GAIN = 0.05
-LATENT_MEASURE_EVERY = 4
+LATENT_LAMBDA_EPOCH_GAIN = 0.25
+LATENT_RATE_NEWEST = 0.2
 LATENT_RATE_TOLERANCE = 0.05
 LATENT_REFINE_FRACTION = 0.15
 LATENT_REFINES = 4

@@ -490,19 +490,21 @@ class _Run:
         scaled by `lr_scale` on a cosine; lambda steered unless `steer` is False; the file is
         coded at the fractions `measure_at` to correct the estimate."""
         measures = {max(1, int(f * steps)) for f in measure_at}
-        every = presets.LATENT_MEASURE_EVERY
+        per_epoch = self.trainer.patches_per_epoch
+        newest = min(presets.LATENT_RATE_NEWEST, 1 / per_epoch)
+        gain = min(presets.LATENT_LAMBDA_GAIN, presets.LATENT_LAMBDA_EPOCH_GAIN / per_epoch)
         for step in range(1, steps + 1):
             progress = step / steps
-            measure = steer and (step % every == 1 or self.rounded is None)
             distortion, estimate, rate = self.trainer.step(
-                self.lam, lr_scale * _cosine(progress), progress <= noisy_until, measure
+                self.lam, lr_scale * _cosine(progress), progress <= noisy_until, steer
             )
             latest = (distortion, estimate)
             self.recent = tuple(0.9 * a + 0.1 * b for a, b in zip(self.recent, latest))
             if rate is not None:
-                self.rounded = rate if self.rounded is None else 0.8 * self.rounded + 0.2 * rate
+                self.rounded = (
+                    rate if self.rounded is None else self.rounded + newest * (rate - self.rounded)
+                )
                 error = math.log(max(self.rounded * self.correction, 1e-9) / self.target)
-                gain = presets.LATENT_LAMBDA_GAIN * every
                 self.lam = float(np.clip(self.lam * math.exp(gain * error), LAMBDA_MIN, 10.0))
             if step in measures:
                 self.code()
