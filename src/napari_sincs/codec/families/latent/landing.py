@@ -30,7 +30,9 @@ Try = tuple[float, float, object]
 def land(run, refine: int):
     """The file's blobs within its budget (and within the band below it where it can get
     there), and how many fits that took. `run` is a trained fit (fit._Run); a refinement trains
-    it `refine` more steps."""
+    it `refine` more steps from the state at the end of training. Only refined tries enter the
+    lambda secant: refining itself moves the size, so the trained file is not a point on the
+    same curve."""
     budget = run.budget
     low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
     aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
