@@ -10,6 +10,10 @@ import torch
 import napari_sincs as sincs
 from helpers import FAST, flat_psnr, load
 from napari_sincs.codec import presets
+from napari_sincs.codec.config import CompressionConfig
+from napari_sincs.codec.families import get_family
+from napari_sincs.codec.families.latent import plan_for
+from napari_sincs.codec.families.latent.fit import _unslabbed_if_tight
 from napari_sincs.codec.families.latent.reader import LatentValues
 
 LATENT = FAST.replace(family="latent", saliency="uniform", steps=300, batch_size=None)
@@ -121,3 +125,13 @@ def test_a_plane_of_a_z_stack_decodes_one_slab_of_its_tile(tmp_path):
         slabs = [key for key in values._tiles._entries if isinstance(key, tuple)]
         assert slabs == [(0, 5 // presets.LATENT_SLAB)]
         np.testing.assert_array_equal(lazy[3:9, 10:30], whole[3:9, 10:30])
+
+
+def test_tiles_are_coded_whole_where_slab_streams_would_crowd_the_budget():
+    """beads3d's shape: at 300x (3 kB) its tiles keep their slabs; at 1000x (922 bytes) the
+    slabs' own bytes would take over a tenth of the file, so its tiles are coded whole."""
+    plan = plan_for((1, 1, 41, 150, 150), CompressionConfig(family="latent"))
+    spec = get_family("latent").spec_for(plan)
+    raw = 41 * 150 * 150
+    assert _unslabbed_if_tight(spec, plan, raw / 300).slab == presets.LATENT_SLAB
+    assert _unslabbed_if_tight(spec, plan, raw / 1000).slab == 0

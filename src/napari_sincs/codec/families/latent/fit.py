@@ -362,7 +362,7 @@ def encode_at_ratio(family, job, config):
     plan = plan_for(job.shape, config)
     bits = presets.LATENT_NETWORK_BITS
     budget = job.raw_bytes / config.ratio
-    spec = family.spec_for(plan)
+    spec = _unslabbed_if_tight(family.spec_for(plan), plan, budget)
     tiles = _tile_bytes(spec.geometry(plan))
     head = header_bytes(job.header(config, Design(plan, spec), bits))
     spec = _sized(spec, budget - head - tiles, bits)
@@ -421,6 +421,14 @@ def _sized(spec: LatentSpec, available: float, bits: float) -> LatentSpec:
         if _network_bytes(sized, bits) <= presets.LATENT_NETWORK_SHARE * available:
             break
     return sized
+
+
+def _unslabbed_if_tight(spec: LatentSpec, plan, budget: float) -> LatentSpec:
+    """The spec, or the same without slabs where their streams' own bytes would take more than
+    presets.LATENT_SLAB_SHARE of the budget."""
+    whole = dataclasses.replace(spec, slab=0)
+    extra = _tile_bytes(spec.geometry(plan)) - _tile_bytes(whole.geometry(plan))
+    return whole if extra > presets.LATENT_SLAB_SHARE * budget else spec
 
 
 def _tile_bytes(geometry: LatentGeometry) -> int:
