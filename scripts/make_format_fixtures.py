@@ -37,10 +37,26 @@ KINDS = {
         "tyx",
         {"ratio": 30, "family": "grid", "saliency": "uniform"},
     ),
-    "pe_mlp_3dt_groups": ("fmri_crop.tif", "tzyx", {"ratio": 30, "time_groups": 2}),
-    "channels_bounded": ("hela_crop.tif", "cyx", {"ratio": 20, "max_error": 3.0}),
-    "pe_mlp_2d_blocks": ("nuclei2d_crop.tif", "yx", {"ratio": 20, "block": (64, 64)}),
-    "float_lossless": ("beads3d_crop.tif", "zyx", {"ratio": 30, "max_error": 0.0}),
+    "pe_mlp_3dt_groups": (
+        "fmri_crop.tif",
+        "tzyx",
+        {"ratio": 30, "time_groups": 2, "family": "pe_mlp"},
+    ),
+    "channels_bounded": (
+        "hela_crop.tif",
+        "cyx",
+        {"ratio": 20, "max_error": 3.0, "family": "pe_mlp"},
+    ),
+    "pe_mlp_2d_blocks": (
+        "nuclei2d_crop.tif",
+        "yx",
+        {"ratio": 20, "block": (64, 64), "family": "pe_mlp"},
+    ),
+    "float_lossless": (
+        "beads3d_crop.tif",
+        "zyx",
+        {"ratio": 30, "max_error": 0.0, "family": "pe_mlp"},
+    ),
     "latent_2d_tiles": (
         "nuclei2d_crop.tif",
         "yx",

@@ -277,15 +277,16 @@ def test_the_grid_family_round_trips_exactly(tmp_path, kind):
     np.testing.assert_array_equal(sincs.decode(path, level=1), full[step])
 
 
-def test_auto_family_uses_grids_only_for_uniform_sampling_without_z(tmp_path, nuclei2d):
+def test_auto_family_is_latent_without_z_and_the_pe_mlp_on_z_stacks(tmp_path, nuclei2d):
+    auto = FAST.replace(family="auto", ratio=10)
     made = {}
-    for saliency in ("uniform", "threshold"):
-        path = tmp_path / f"{saliency}.sincs"
-        report = sincs.compress(nuclei2d, path, config=FAST, saliency=saliency)
-        made[saliency] = report.family
+    for name, data, axes in (("plane", nuclei2d, "yx"), ("stack", load(IMAGES["3d"][0]), "zyx")):
+        path = tmp_path / f"{name}.sincs"
+        report = sincs.compress(data, path, axes=axes, config=auto, saliency="uniform")
+        made[name] = report.family
         header = sincs.open_sincs(path).header
         assert header.model.family == header.config.family == report.family, "file says which"
-    assert made == {"uniform": "grid", "threshold": "pe_mlp"}
+    assert made == {"plane": "latent", "stack": "pe_mlp"}
 
 
 @pytest.mark.slow

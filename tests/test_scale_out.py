@@ -44,6 +44,23 @@ def _blobs(path) -> list[bytes]:
         return [source.read_blob(i) for i in range(source.n_blobs)]
 
 
+def test_auto_fits_on_the_workers_it_is_given_and_the_latent_family_says_it_cannot(
+    tmp_path, client
+):
+    """The latent family trains in one process: on a cluster "auto" takes a family whose
+    groups fit on the workers, and asking for latent there is an error, not ignored workers."""
+    data = load("cell_migration_crop.tif")
+    auto = FAST.replace(family="auto", steps=60, transfer_steps=20)
+    report = sincs.compress(
+        data, tmp_path / "auto.sincs", axes="tyx", config=auto, scheduler=client
+    )
+    assert report.family == "pe_mlp" and report.device.startswith("2 dask workers")
+    target = tmp_path / "latent.sincs"
+    with pytest.raises(sincs.InvalidConfigError, match="leave workers and scheduler unset"):
+        sincs.compress(data, target, axes="tyx", config=auto, family="latent", scheduler=client)
+    assert not target.exists()
+
+
 @pytest.mark.slow
 def test_chains_fitted_on_two_workers_give_the_serial_file(tmp_path, client):
     data = load("cell_migration_crop.tif")

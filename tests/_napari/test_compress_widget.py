@@ -89,7 +89,7 @@ def test_compress_in_the_background_then_open_the_result(shown_viewer_with_image
     assert isinstance(report, sincs.CompressionReport)
     assert report.ratio >= 20
     assert (tmp_path / "nuclei.sincs").is_file()
-    assert steps and steps[-1] == (0, 150)
+    assert (0, 150) in steps, "the fit ran its 150 steps (a refinement may follow)"
     assert widget.progress.value() == widget.progress.maximum()
     assert f"{report.ratio:.1f}×" in widget.result.text() and "PSNR" in widget.result.text()
     with sincs.open_sincs(tmp_path / "nuclei.sincs") as lazy:

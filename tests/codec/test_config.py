@@ -1,6 +1,7 @@
 import pytest
 
 from napari_sincs import CompressionConfig, InvalidConfigError
+from napari_sincs.codec.families import get_family
 
 
 def test_round_trips_through_a_dict_and_keeps_unknown_keys():
@@ -61,12 +62,17 @@ def test_presets_scale_the_default_steps_but_not_steps_asked_for():
 @pytest.mark.parametrize(
     ("shape", "ratio", "saliency", "family"),
     [
-        ((1, 1, 1, 512, 512), 30.0, "uniform", "grid"),
-        ((40, 1, 1, 256, 256), 100.0, "uniform", "grid"),
-        ((1, 3, 1, 256, 256), 100.0, "uniform", "grid"),
-        ((1, 1, 1, 512, 512), 100.0, "threshold", "pe_mlp"),
-        ((1, 1, 1, 512, 512), 100.0, "learned", "pe_mlp"),
+        ((1, 1, 1, 512, 512), 30.0, "uniform", "latent"),
+        ((40, 1, 1, 256, 256), 100.0, "uniform", "latent"),
+        ((1, 3, 1, 256, 256), 100.0, "threshold", "latent"),
+        ((1, 1, 1, 512, 512), 100.0, "learned", "latent"),
+        ((40, 1, 1, 256, 256), 500.0, "threshold", "latent"),
+        ((40, 1, 1, 256, 256), 1000.0, "threshold", "pe_mlp"),
+        ((1, 1, 1, 512, 512), 200.0, "threshold", "pe_mlp"),
         ((1, 1, 1, 512, 512), 300.0, "uniform", "pe_mlp"),
+        ((1, 1, 1, 64, 64), 100.0, "uniform", "grid"),
+        ((2000, 1, 1, 256, 256), 100.0, "uniform", "grid"),
+        ((2000, 1, 1, 256, 256), 100.0, "threshold", "pe_mlp"),
         ((1, 1, 60, 256, 256), 30.0, "uniform", "pe_mlp"),
         ((4, 2, 16, 64, 64), 100.0, "uniform", "pe_mlp"),
     ],
@@ -75,8 +81,12 @@ def test_auto_family_follows_the_data_the_ratio_and_the_sampling(shape, ratio, s
     config = CompressionConfig(ratio=ratio, saliency=saliency)
     assert CompressionConfig().family == "auto"
     assert config.for_shape(shape).family == family
-    assert config.for_shape(shape, saliency_map=True).family == "pe_mlp", "a user map guides"
+    with_map = config.for_shape(shape, saliency_map=True).family
+    assert with_map == ("latent" if family == "latent" else "pe_mlp"), "a user map guides"
     assert config.replace(family="grid").for_shape(shape, saliency_map=True).family == "grid"
+    on_workers = config.for_shape(shape, cluster=True).family
+    assert get_family(on_workers).fits_on_clusters, "dask workers get a family that uses them"
+    assert on_workers == family or family == "latent"
     with pytest.raises(InvalidConfigError, match="for_shape"):
         config.resolved()
 

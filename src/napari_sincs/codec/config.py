@@ -170,14 +170,23 @@ class CompressionConfig:
                     "bounds every voxel)."
                 )
 
-    def for_shape(self, shape: tuple[int, ...], saliency_map: bool = False) -> CompressionConfig:
-        """A copy whose family "auto" is chosen for a canonical (t, c, z, y, x) shape, the asked
-        ratio (the first guess of a PSNR search, the networks' ratio under max_error) and the
-        sampling (`saliency_map`: the caller passes its own map)."""
+    def for_shape(
+        self,
+        shape: tuple[int, ...],
+        saliency_map: bool = False,
+        cluster: bool = False,
+        bytes_per_voxel: int = 2,
+    ) -> CompressionConfig:
+        """A copy whose family "auto" is chosen for a canonical (t, c, z, y, x) shape of
+        `bytes_per_voxel` values, the asked ratio (the first guess of a PSNR search, the
+        networks' ratio under max_error), the sampling (`saliency_map`: the caller passes its
+        own map) and whether groups are to be fitted on dask workers (`cluster`: only families
+        that can are chosen)."""
         if self.family != families.AUTO:
             return self
         uniform = self.saliency == "uniform" and not saliency_map
-        return self.replace(family=families.choose_auto(shape, self.ratio, uniform))
+        chosen = families.choose_auto(shape, self.ratio, uniform, cluster, bytes_per_voxel)
+        return self.replace(family=chosen)
 
     def resolved(self) -> CompressionConfig:
         """A copy with every family default filled in (what a file records it was made with)."""

@@ -85,6 +85,20 @@ GRID_SIZING = ChainSizing(
 # hold a fixed share of the capacity whatever the sampling, so saliency cannot move it onto the
 # structures (PSNR inside the objects 0.7 to 6.5 dB lower).
 GRID_UP_TO_RATIO = 170.0
+# ... and before both, the latent family on images without z, where the benchmark rows show it
+# ahead of the PE-MLP (docs/benchmarks.md, "Latent family"): time series up to 550x (ahead at
+# every ratio measured on both 2D+T images, by 3.7 to 5.1 dB at 30x to 300x), single planes and
+# channel stacks up to 170x (ahead on all three at 30x and 100x; at 300x ahead on nuclei2d and
+# hela_3ch by 1.8 and 2.7 dB but 3.4 dB behind on cell_phase).
+# On z stacks it is ahead on cells3d_nuclei, behind on beads3d and brain_cells_3d, so the
+# PE-MLP stays. It holds every volume in memory while it trains (70-95 bytes a voxel), so
+# above LATENT_AUTO_MAX_VOXELS the PE-MLP, which loads one group at a time, stays too.
+# Below LATENT_AUTO_MIN_BYTES of budget, its header and narrowed networks (700-900 bytes) would
+# be most of the file, or more than all of it: the PE-MLP stays there too.
+LATENT_AUTO_SERIES_RATIO = 550.0
+LATENT_AUTO_PLANE_RATIO = 170.0
+LATENT_AUTO_MAX_VOXELS = 32_000_000
+LATENT_AUTO_MIN_BYTES = 2048
 
 # PE-MLP widths: below 8 a network learns little more than a mean; above 256 a group's network
 # costs more to evaluate than a finer block split would.

@@ -16,7 +16,7 @@ from ...progress import RESIDUAL, CancelToken, ProgressCallback, ProgressEvent, 
 from .. import presets
 from ..config import CompressionConfig
 from ..decode.decoder import Decoder
-from ..errors import RatioUnreachableError
+from ..errors import InvalidConfigError, RatioUnreachableError
 from ..families import get_family
 from ..format import residual
 from ..format.header import ImageMetadata
@@ -46,7 +46,14 @@ def prepare(
     config with the family and its defaults resolved for this array. `saliency` is the method
     to sample by when it is not the config's (a user's map)."""
     method = saliency or resolve(config.saliency)
-    config = config.for_shape(array5d.shape, saliency is not None).resolved()
+    config = config.for_shape(
+        array5d.shape, saliency is not None, fitter is not None, array5d.dtype.itemsize
+    ).resolved()
+    if fitter is not None and not get_family(config.family).fits_on_clusters:
+        raise InvalidConfigError(
+            f"the {config.family} family fits in this process and cannot use dask workers or a "
+            "scheduler; leave workers and scheduler unset, or choose family='pe_mlp'."
+        )
     lo, hi = intensity_range(array5d)
     prepared = method.prepared(array5d, lo, hi, config, progress, cancel)
     return Job(array5d, layout, metadata, lo, hi, prepared, progress, cancel, fitter), config

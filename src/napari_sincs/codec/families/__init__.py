@@ -8,10 +8,11 @@ call `register` from a plug-in).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from .. import presets
 from ..errors import CorruptFileError, UnsupportedVersionError
-from ..presets import GRID_UP_TO_RATIO
 from ..registry import Registry
 from .base import Family, ModelSpec
 
@@ -22,8 +23,12 @@ FAMILIES.add("grid", "napari_sincs.codec.families.grid:FAMILY")
 FAMILIES.add("latent", "napari_sincs.codec.families.latent:FAMILY")
 
 AUTO_SUMMARY = (
-    "pe_mlp, or grid with uniform sampling on images without z at ratios up to "
-    f"{GRID_UP_TO_RATIO:g}x"
+    "latent on images without z up to "
+    f"{presets.LATENT_AUTO_MAX_VOXELS / 1e6:g} Mvoxel, time series up to "
+    f"{presets.LATENT_AUTO_SERIES_RATIO:g}x and single planes up to "
+    f"{presets.LATENT_AUTO_PLANE_RATIO:g}x, in files of at least "
+    f"{presets.LATENT_AUTO_MIN_BYTES / 1024:g} kB; else pe_mlp, or grid with uniform sampling on "
+    f"images without z up to {presets.GRID_UP_TO_RATIO:g}x"
 )
 
 
@@ -36,10 +41,24 @@ choices = FAMILIES.choices
 get_family = FAMILIES.get
 
 
-def choose_auto(shape: tuple[int, ...], ratio: float, uniform: bool) -> str:
+def choose_auto(
+    shape: tuple[int, ...],
+    ratio: float,
+    uniform: bool,
+    cluster: bool = False,
+    bytes_per_voxel: int = 2,
+) -> str:
     """The family "auto" means for a canonical (t, c, z, y, x) shape at a ratio (presets.py:
-    GRID_UP_TO_RATIO says why)."""
-    return "grid" if uniform and shape[2] == 1 and ratio <= GRID_UP_TO_RATIO else "pe_mlp"
+    GRID_UP_TO_RATIO and the LATENT_AUTO settings say why); with `cluster` (dask workers) only
+    families whose groups fit on workers."""
+    t, _, z, _, _ = shape
+    voxels = math.prod(shape)
+    fits = voxels * bytes_per_voxel / ratio >= presets.LATENT_AUTO_MIN_BYTES
+    if z == 1 and voxels <= presets.LATENT_AUTO_MAX_VOXELS and fits and not cluster:
+        up_to = presets.LATENT_AUTO_SERIES_RATIO if t > 1 else presets.LATENT_AUTO_PLANE_RATIO
+        if ratio <= up_to:
+            return "latent"
+    return "grid" if uniform and z == 1 and ratio <= presets.GRID_UP_TO_RATIO else "pe_mlp"
 
 
 def help_text() -> str:

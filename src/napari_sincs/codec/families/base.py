@@ -134,6 +134,8 @@ class Family(abc.ABC):
     required: bool = False
     """Whether the family's name is listed in its files' "requires", so that a reader from
     before the family refuses them with a clear message (False: every reader knows it)."""
+    fits_on_clusters: bool = False
+    """Whether its groups can be fitted on dask workers (`workers`, `scheduler`)."""
 
     @abc.abstractmethod
     def spec_from_dict(
@@ -163,6 +165,7 @@ class NetworkFamily(Family):
     weights with residuals between neighbours, sized by rate control (encode/ratio.py)."""
 
     sizing: ChainSizing
+    fits_on_clusters = True
     refits_output: bool = True
     """Whether the output is a linear layer on `hidden_features`, refitted after quantisation."""
 
