@@ -55,6 +55,11 @@ def test_quick_run_measures_every_codec_and_writes_the_report(tmp_path, data_dir
     assert f"{sincs['psnr']} / {sincs['ssim']} (pe_mlp)" in network, "auto picks pe_mlp for z"
     latent = text.split("## Latent family")[1].split("##")[0]
     assert "| nuclei3d | 100× |" in latent
+    fast = next(r for r in rows if r["codec"] == "napari-sincs (family=latent, preset=fast)")
+    if fast["reached"] == "True":
+        assert f"{fast['psnr']} / {fast['ssim']}, {fast['encode_s']} s" in latent
+    else:
+        assert "not reachable" in latent
     assert (docs / "images" / "rd_psnr.png").stat().st_size > 1000
 
 
