@@ -277,9 +277,9 @@ SECTIONS = (
     (
         "latent_viewer.csv",
         "Latent family: browsing in napari",
-        "sincs compress IMAGE --family latent --ratio 100 --steps 200 -o NAME_200.sincs, then "
-        "xvfb-run -a python -m benchmarks viewer cell_migration_2dt_200.sincs "
-        "cells3d_nuclei_200.sincs hela_3ch_200.sincs --out latent_viewer",
+        "sincs compress IMAGE --axes AXES --family latent --ratio 100 -o NAME.sincs (balanced), "
+        "then xvfb-run -a python -m benchmarks viewer cell_migration_2dt.sincs "
+        "cells3d_nuclei.sincs hela_3ch.sincs --out latent_viewer",
     ),
     (
         "ablation_latent.csv",
