@@ -87,7 +87,7 @@ GRID_SIZING = ChainSizing(
 GRID_UP_TO_RATIO = 170.0
 # ... and before both, the latent family on images without z, where the benchmark rows show it
 # ahead of the PE-MLP (docs/benchmarks.md, "Latent family"): time series up to 550x (ahead at
-# every ratio measured on both 2D+T images, by 3.7 to 5.1 dB at 30x to 300x), single planes and
+# every ratio measured on both 2D+T images, by 2.8 to 5.1 dB at 30x to 300x), single planes and
 # channel stacks up to 170x (ahead on all three at 30x and 100x; at 300x ahead on nuclei2d and
 # hela_3ch by 1.8 and 2.7 dB but 3.4 dB behind on cell_phase).
 # On z stacks it is ahead on cells3d_nuclei, behind on beads3d and brain_cells_3d, so the
