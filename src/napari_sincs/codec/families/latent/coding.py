@@ -106,9 +106,8 @@ class TileBlob:
             if lo > hi or max(-lo, hi) > Q_MAX:
                 raise CorruptFileError("a latent blob's value range is invalid.")
             self.ranges[level] = lo, hi
-        count = 1 + len(geometry.slabs(tile)) if geometry.slabbed else 1
         if geometry.slabbed:
-            words, head = _read_varints(blob, head, count)
+            words, head = _read_varints(blob, head, 1 + len(geometry.slabs(tile)))
         else:
             words = [(len(blob) - head) // 4]
         self.streams = []
@@ -193,8 +192,7 @@ class _Coder:
 
     def _inside(self, level: int, box) -> tuple[slice, ...]:
         """Where `box` lies in the tile's array of the level."""
-        origin = self.geometry.tile_box(self.tile, level).starts
-        return tuple(slice(a - o, b - o) for (a, b), o in zip(box.ranges, origin))
+        return box.within(self.geometry.tile_box(self.tile, level).starts)
 
     def _contexts(self, level: int, box, values: np.ndarray, cells: np.ndarray) -> torch.Tensor:
         geometry = self.geometry

@@ -251,7 +251,7 @@ class LatentTrainer:
         ]
         features = []
         for level, (q, box, window) in enumerate(zip(quantised, needed, own)):
-            local = q[tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))]
+            local = q[window.within(box.starts)]
             matrices = [
                 torch.from_numpy(interpolation(np.arange(*span), k, cells, cover)).to(
                     self.device, torch.float32
@@ -310,8 +310,7 @@ class LatentTrainer:
             coarse = quantised[level + 1] if level + 1 < self.geometry.levels else None
             origin = needed[level + 1].starts if coarse is not None else None
             features.append(contexts(self.geometry, level, window, q, box.starts, coarse, origin))
-            inside = tuple(slice(a - o, b - o) for (a, b), o in zip(window.ranges, box.starts))
-            values.append(q[inside].reshape(-1))
+            values.append(q[window.within(box.starts)].reshape(-1))
             weights.append(q.new_full((window.size,), self.scale[level] / window.size))
         mu, log_scale = _forward(self.arm, torch.cat(features, dim=1))
         bits = laplace_bits(torch.cat(values), mu, log_scale)

@@ -61,6 +61,16 @@ class Box:
         pairs = zip(self.ranges, other.ranges)
         return Box(tuple((min(a, c), max(b, d)) for (a, b), (c, d) in pairs))
 
+    def intersection(self, other: Box) -> Box | None:
+        """The cells both boxes hold, or None where they share none."""
+        pairs = zip(self.ranges, other.ranges)
+        ranges = tuple((max(a, c), min(b, d)) for (a, b), (c, d) in pairs)
+        return Box(ranges) if all(a < b for a, b in ranges) else None
+
+    def within(self, origin: tuple[int, ...]) -> tuple[slice, ...]:
+        """Where this box lies in an array whose first cell is `origin`."""
+        return tuple(slice(a - o, b - o) for (a, b), o in zip(self.ranges, origin))
+
     def parents(self, steps: tuple[int, ...]) -> Box:
         """The cells of the next coarser level (exponent steps per axis) that hold this box."""
         return Box(tuple((a >> s, ((b - 1) >> s) + 1) for (a, b), s in zip(self.ranges, steps)))

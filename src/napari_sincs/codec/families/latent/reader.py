@@ -122,20 +122,16 @@ class LatentValues(GroupValues):
         for tile in geometry.tiles_meeting(level, box):
             index = geometry.group_at(volume, tile)
             if level == 0 and geometry.slabbed:
-                pieces = [
-                    (owned, self.slab(index, i))
-                    for i, owned in enumerate(geometry.slabs(tile))
-                    if _overlap(box, owned) is not None
-                ]
+                for slab, owned in enumerate(geometry.slabs(tile)):
+                    inside = box.intersection(owned)
+                    if inside is not None:
+                        values = self.slab(index, slab)
+                        out[inside.within(box.starts)] = values[inside.within(owned.starts)]
             else:
-                pieces = [(geometry.tile_box(tile, level), self.tile(index)[1][level])]
-            for owned, values in pieces:
-                inside = _overlap(box, owned)
-                source = tuple(
-                    slice(a - o, b - o) for (a, b), o in zip(inside.ranges, owned.starts)
-                )
-                target = tuple(slice(a - o, b - o) for (a, b), o in zip(inside.ranges, box.starts))
-                out[target] = values[source]
+                owned = geometry.tile_box(tile, level)
+                inside = box.intersection(owned)
+                values = self.tile(index)[1][level]
+                out[inside.within(box.starts)] = values[inside.within(owned.starts)]
         return out
 
     def evaluate(self, group: Group, positions: list[np.ndarray]) -> np.ndarray:
@@ -184,9 +180,3 @@ class LatentValues(GroupValues):
         ]
         features = self.synthesis.features(sliced, latents)
         return self.synthesis(features).reshape([len(p) for p in positions])
-
-
-def _overlap(box: Box, other: Box) -> Box | None:
-    """The cells two boxes share, or None."""
-    ranges = tuple((max(a, c), min(b, d)) for (a, b), (c, d) in zip(box.ranges, other.ranges))
-    return Box(ranges) if all(a < b for a, b in ranges) else None
