@@ -18,8 +18,10 @@
   regions next to the global one: the objects (voxels above the Otsu threshold) and the voxels the
   learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture);
 * the latent family's parts (`latent_parts`): its defaults against the first axis halving with
-  y and x, one tile over the whole image instead of independent tiles, and lambda held at its
-  start during training (only the refinements after it land the budget), with the seam ratio.
+  y and x, one tile over the whole image instead of independent tiles, lambda held at its
+  start during training (only the refinements after it land the budget), and the entropy
+  model's other context shapes (the coarser level at the parent alone, nothing of the cell's
+  own level, more anchors of its own level), with the seam ratio and the full decode's time.
 """
 
 from __future__ import annotations
@@ -305,6 +307,9 @@ LATENT_VARIANTS = {
     "d halves with y, x": ({"LATENT_D_LAG": 0}, {}),
     "one tile": ({}, {"block": "whole"}),
     "lambda fixed in training": ({"LATENT_LAMBDA_GAIN": 0.0}, {}),
+    "context: parent only of the coarser level": ({"LATENT_CONTEXT": "parent"}, {}),
+    "context: none of its own level": ({"LATENT_CONTEXT": "coarse"}, {}),
+    "context: wide (more anchors of its own level)": ({"LATENT_CONTEXT": "wide"}, {}),
 }
 
 
@@ -350,7 +355,9 @@ def latent_parts(dataset: Dataset) -> list[dict]:
             )
             with sincs.open_sincs(path, cache_bytes=0) as lazy:
                 block = lazy.header.plan.block
+            decoding = time.perf_counter()
             decoded = sincs.decode(path)
+            decode_seconds = time.perf_counter() - decoding
         seam = border_ratio(decoded, dataset.axes, block)
         rows.append(
             {
@@ -363,6 +370,7 @@ def latent_parts(dataset: Dataset) -> list[dict]:
                 "tiles": report.groups,
                 "attempts": report.attempts,
                 "seconds": round(time.perf_counter() - started, 1),
+                "decode s": round(decode_seconds, 2),
             }
         )
     return rows

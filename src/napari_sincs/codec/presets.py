@@ -228,6 +228,10 @@ LATENT_FIRST = 1
 LATENT_D_LAG = 1
 LATENT_SYNTHESIS = (16, 16)
 LATENT_ARM = (16, 16)
+# What the entropy model sees of a latent's neighbours (families/latent/context.py): the 3x3
+# of the coarser level around its parent and, in the checkerboard's second pass, its face
+# neighbours. The other shapes are there for the context ablation (`ablations latent`).
+LATENT_CONTEXT = "faces"
 # Where those networks would take more than 40% of the budget (about 1.1 kB: small images at
 # high ratios, such as cell_phase at 300x or t1_head_mini3d at 100x, which they made
 # unreachable), both networks take the widest of these hidden layers that fits.

@@ -30,11 +30,11 @@ def test_pack_then_read_gives_back_header_and_blobs(tmp_path):
     with SincsFile(path) as f:
         assert f.header == HEADER
         assert [f.read_blob(i) for i in range(f.n_blobs)] == BLOBS
-        assert f.version == FORMAT_VERSION == (1, 3)
+        assert f.version == FORMAT_VERSION == (1, 4)
     data = path.read_bytes()
     assert data.startswith(MAGIC)
     magic, major, minor, header_len, header_crc, count, index_crc = PREAMBLE.unpack_from(data)
-    assert (major, minor, count) == (1, 3, 3)
+    assert (major, minor, count) == (1, 4, 3)
     assert zlib.crc32(data[PREAMBLE.size : PREAMBLE.size + header_len]) == header_crc
     index_start = PREAMBLE.size + header_len
     index = data[index_start : index_start + INDEX_ENTRY.size * count]

@@ -36,7 +36,7 @@ from ..errors import CorruptFileError, MissingFileError, OutputError, Unsupporte
 from .packing import MAX_EXPANSION
 
 MAGIC = b"\x89SINCS\r\n"
-FORMAT_VERSION = (1, 3)
+FORMAT_VERSION = (1, 4)
 PREAMBLE = struct.Struct("<8sHHIIII")
 INDEX_ENTRY = struct.Struct("<II")
 MAX_HEADER_BYTES = 16 << 20

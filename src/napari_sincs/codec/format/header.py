@@ -29,7 +29,7 @@ SUPPORTED_DTYPES = ("uint8", "uint16", "int16", "float32")
 MAX_VOXELS = 1 << 44
 # Features a reader must understand to decode a file correctly; a file naming one this reader
 # does not know is refused instead of being decoded wrong.
-KNOWN_FEATURES = ("residual", "latent-slabs")
+KNOWN_FEATURES = ("residual", "latent-slabs", "latent-context")
 """Besides these, the name of every registered family."""
 
 

@@ -11,6 +11,7 @@ import torch
 from napari_sincs.codec.errors import CorruptFileError
 from napari_sincs.codec.families.latent.coding import ExactArm, TileBlob, decode_tile, encode_tile
 from napari_sincs.codec.families.latent.context import (
+    SHAPES,
     coded_contexts,
     context_size,
     contexts,
@@ -59,14 +60,15 @@ def test_the_probability_tables_are_pinned():
     assert digest == "05140d5e13ade4c0d4e4614f3d963c9e33ed08b5952329a7efc2083152b1e6df"
 
 
+@pytest.mark.parametrize("context", SHAPES)
 @pytest.mark.parametrize(
     ("shape", "slab"),
     [((1, 1, 1, 200, 300), 0), ((1, 1, 40, 128, 96), 0), ((1, 1, 42, 128, 96), 4)],
 )
-def test_tiles_round_trip(shape, slab):
+def test_tiles_round_trip(shape, slab, context):
     plan = GroupPlan(shape, 1, (32, 128, 128), 1)
-    geometry = LatentGeometry(plan, 5, 1, 1, slab)
-    arm = _arm(context_size(geometry.dims, 5))
+    geometry = LatentGeometry(plan, 5, 1, 1, slab, context)
+    arm = _arm(context_size(geometry.dims, 5, context))
     rng = np.random.default_rng(1)
     for group in plan:
         tile = geometry.tile_of(group)
@@ -103,12 +105,13 @@ def test_a_damaged_latent_blob_is_refused():
         ((1, 1, 40, 128, 96), (32, 64, 64), 4),
     ],
 )
-def test_the_coder_sees_the_contexts_training_priced(shape, block, slab):
+@pytest.mark.parametrize("context", SHAPES)
+def test_the_coder_sees_the_contexts_training_priced(shape, block, slab, context):
     """The coder gathers contexts for the cells of one pass of one tile (or slab of its finest
     level); training builds them for whole boxes, masking what lies beyond the tile or slab.
     Both must be the same numbers, or the trained rate is not the coded one."""
     plan = GroupPlan(shape, 1, block, 1)
-    geometry = LatentGeometry(plan, 5, 1, 1, slab)
+    geometry = LatentGeometry(plan, 5, 1, 1, slab, context)
     rng = np.random.default_rng(0)
     for group in plan:
         tile = geometry.tile_of(group)

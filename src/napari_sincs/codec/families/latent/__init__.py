@@ -62,6 +62,7 @@ class LatentFamily(Family):
             d_lag=presets.LATENT_D_LAG,
             synthesis=presets.LATENT_SYNTHESIS,
             arm=presets.LATENT_ARM,
+            context=presets.LATENT_CONTEXT,
         )
         if spec.geometry(plan).dims == 3:
             spec = dataclasses.replace(spec, slab=presets.LATENT_SLAB)

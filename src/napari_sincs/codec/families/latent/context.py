@@ -1,7 +1,8 @@
 """The entropy model's context: what the auto-regressive model sees of a latent's neighbours.
 
 Levels are coded coarse to fine, each in two checkerboard passes over its cells: first the
-cells whose (d + y + x) is even (anchors), then the others. A cell's context is
+cells whose (d + y + x) is even (anchors), then the others. A cell's context, in the default
+shape ("faces"), is
 
 * the coarser level around its parent (parent = cell >> the exponent step along each axis):
   the 3x3 neighbourhood in (y, x), and the parent's two neighbours along d in a volume;
@@ -9,12 +10,19 @@ cells whose (d + y + x) is even (anchors), then the others. A cell's context is
   4 in a plane, 6 in a volume; zeros in the first pass;
 * whether it is in the second pass, and a one-hot of its level.
 
+The other shapes exist to measure what those parts buy: "parent" reads the coarser level at the
+parent alone (and along d), "coarse" reads nothing of the cell's own level, "wide" adds the
+nearest anchors beyond the faces (in a plane the 8 cells two steps along one axis and one along
+the other, in a volume the 8 corners).
+
 Neighbours outside the grid or outside the cell's tile (or, at the finest level, its slab) read
 as 0, so a tile decodes without any other tile, and a slab of its finest level without the
 others. Every pass of every level is one batched evaluation: decoding is parallel.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -25,18 +33,40 @@ from .geometry import Box, LatentGeometry
 PLANE = ((0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1))
 DEPTH = ((-1, 0, 0), (1, 0, 0))
 NINE = tuple((0, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+KNIGHT = (
+    (0, -2, -1),
+    (0, -2, 1),
+    (0, -1, -2),
+    (0, -1, 2),
+    (0, 1, -2),
+    (0, 1, 2),
+    (0, 2, -1),
+    (0, 2, 1),
+)
+CORNERS = tuple((dd, dy, dx) for dd in (-1, 1) for dy in (-1, 1) for dx in (-1, 1))
+SHAPES = ("faces", "parent", "coarse", "wide")
+DEFAULT = "faces"
 
 
-def offsets(dims: int) -> tuple[tuple, tuple]:
+def offsets(dims: int, shape: str = DEFAULT) -> tuple[tuple, tuple]:
     """(coarser-level offsets around the parent, same-level offsets) for 2 or 3 dims."""
-    if dims == 3:
-        return NINE + DEPTH, DEPTH + PLANE
-    return NINE, PLANE
+    depth = DEPTH if dims == 3 else ()
+    coarse = ((0, 0, 0), *depth) if shape == "parent" else NINE + depth
+    same = () if shape == "coarse" else depth + PLANE
+    if shape == "wide":
+        same += CORNERS if dims == 3 else KNIGHT
+    return coarse, same
 
 
-def context_size(dims: int, levels: int) -> int:
-    coarse, same = offsets(dims)
+def context_size(dims: int, levels: int, shape: str = DEFAULT) -> int:
+    coarse, same = offsets(dims, shape)
     return len(coarse) + len(same) + 1 + levels
+
+
+def reach(dims: int, shape: str = DEFAULT) -> int:
+    """How many cells away along any axis a context reads."""
+    coarse, same = offsets(dims, shape)
+    return max(abs(s) for shift in coarse + same for s in shift)
 
 
 def _axis_mask(span: tuple[int, int], shift: int, cells: int, per_tile: int) -> torch.Tensor | None:
@@ -58,7 +88,10 @@ def _neighbours(
 ) -> torch.Tensor:
     """values at `box` + each shift (0 outside the grid or the tile), stacked on a first axis,
     from a slice of a level that starts at `origin` and holds every neighbour inside the grid."""
-    padded = functional.pad(values, (1, 1, 1, 1, 1, 1))
+    if not shifts:
+        return values.new_zeros((0, *box.shape))
+    margin = max(abs(s) for shift in shifts for s in shift)
+    padded = functional.pad(values, (margin,) * 6)
     masks = {
         (axis, s): _axis_mask(box.ranges[axis], s, cells[axis], per_tile[axis])
         for shift in shifts
@@ -68,7 +101,8 @@ def _neighbours(
     out = []
     for shift in shifts:
         index = tuple(
-            slice(a - o + s + 1, b - o + s + 1) for (a, b), o, s in zip(box.ranges, origin, shift)
+            slice(a - o + s + margin, b - o + s + margin)
+            for (a, b), o, s in zip(box.ranges, origin, shift)
         )
         piece = padded[index]
         for axis, s in enumerate(shift):
@@ -98,7 +132,7 @@ def contexts(
     face neighbours that exist); `coarse` the next coarser level's around the parents, or None
     for the coarsest level.
     """
-    coarse_offsets, same_offsets = offsets(geometry.dims)
+    coarse_offsets, same_offsets = offsets(geometry.dims, geometry.context)
     pick = None if cells is None else torch.from_numpy(cells).to(same.device)
     count = box.size if pick is None else len(cells)
     if coarse is None:
@@ -145,8 +179,8 @@ def coded_contexts(
     only: the coder needs half the box per pass, and nothing of the level itself in the first
     pass (its cells' neighbours are not decoded yet). The arrays end at the tile's or slab's
     border, so zero padding is what the mask does in `contexts`."""
-    coarse_offsets, same_offsets = offsets(geometry.dims)
-    out = np.zeros((context_size(geometry.dims, geometry.levels), len(cells)))
+    coarse_offsets, same_offsets = offsets(geometry.dims, geometry.context)
+    out = np.zeros((context_size(geometry.dims, geometry.levels, geometry.context), len(cells)))
     local = np.unravel_index(cells, box.shape)
     if coarse is not None:
         steps = geometry.steps(level)
@@ -169,8 +203,11 @@ def coded_contexts(
 
 def _gather(out: np.ndarray, values: np.ndarray, cells: list[np.ndarray], shifts) -> None:
     """out[k] = values at `cells` (one index array per axis) + shifts[k], 0 outside `values`."""
-    padded = np.pad(values, 1)
-    flat = np.ravel_multi_index([c + 1 for c in cells], padded.shape)
+    if not shifts:
+        return
+    margin = max(abs(s) for shift in shifts for s in shift)
+    padded = np.pad(values, margin)
+    flat = np.ravel_multi_index([c + margin for c in cells], padded.shape)
     _, rows, columns = padded.shape
     padded = padded.reshape(-1)
     for k, (d, y, x) in enumerate(shifts):
@@ -179,7 +216,7 @@ def _gather(out: np.ndarray, values: np.ndarray, cells: list[np.ndarray], shifts
 
 def _flat(values: torch.Tensor, pick: torch.Tensor | None) -> torch.Tensor:
     """(columns, cells) of a (columns, d, y, x) array, or only the cells `pick`."""
-    flat = values.reshape(values.shape[0], -1)
+    flat = values.reshape(values.shape[0], math.prod(values.shape[1:]))
     return flat if pick is None else flat[:, pick]
 
 

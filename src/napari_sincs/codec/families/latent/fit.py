@@ -36,7 +36,7 @@ from ...format.weights import encode_chain
 from ...intensity import normalise
 from ..base import ModelSpec
 from .coding import Q_MAX, ExactArm, encode_tile
-from .context import contexts
+from .context import contexts, reach
 from .geometry import Box, LatentGeometry, interpolation, separable
 from .landing import LAMBDA_MIN, land
 from .probability import laplace_bits
@@ -219,13 +219,15 @@ class LatentTrainer:
 
     def _windows(self, voxels: Box) -> tuple[list[Box], list[Box]]:
         """Per level: the cells the patch interpolates (`own`), and the cells its contexts
-        also read (`needed`: own's face neighbours and the finer level's parents around)."""
+        also read (`needed`: own's neighbours within the context's reach and the finer level's
+        parents around)."""
         geometry = self.geometry
         own = [geometry.window(level, voxels) for level in range(geometry.levels)]
+        margin = reach(geometry.dims, geometry.context)
         needed = []
         for level, box in enumerate(own):
             cells = geometry.cells[level]
-            wanted = box.grown(1, cells)
+            wanted = box.grown(margin, cells)
             if level > 0:
                 wanted = wanted.union(
                     own[level - 1].parents(geometry.steps(level - 1)).grown(1, cells)

@@ -140,9 +140,18 @@ def separable(matrices: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
 class LatentGeometry:
     """The volumes, levels and tiles of a plan for a latent spec."""
 
-    def __init__(self, plan: GroupPlan, levels: int, first: int, d_lag: int, slab: int = 0) -> None:
+    def __init__(
+        self,
+        plan: GroupPlan,
+        levels: int,
+        first: int,
+        d_lag: int,
+        slab: int = 0,
+        context: str = "faces",
+    ) -> None:
         self.plan = plan
         self.levels = levels
+        self.context = context
         _, _, z, y, x = plan.shape
         self.d_axis = "z" if z > 1 else ("t" if plan.frames_per_group > 1 else "")
         depth = z if self.d_axis == "z" else plan.frames_per_group

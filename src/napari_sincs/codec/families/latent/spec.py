@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base import ModelSpec, check_spec
-from .context import context_size
+from .context import DEFAULT, SHAPES, context_size
 from .geometry import LatentGeometry
 
 MAX_LEVELS = 10
@@ -30,7 +30,7 @@ class LatentSpec(ModelSpec):
     d every 2**max(0, first - d_lag); a synthesis MLP (levels -> synthesis -> 1) and an entropy
     model MLP (context -> arm -> mu, log-scale), both shared by the whole file. `slab` > 0 codes
     the finest level of a volume's tiles in slabs of that many cells along d (0: whole tiles,
-    as files before slabs)."""
+    as files before slabs). `context` names what the entropy model sees (context.SHAPES)."""
 
     levels: int
     first: int
@@ -38,6 +38,7 @@ class LatentSpec(ModelSpec):
     synthesis: tuple[int, ...]
     arm: tuple[int, ...]
     slab: int = 0
+    context: str = DEFAULT
 
     @property
     def dims(self) -> int:
@@ -49,7 +50,7 @@ class LatentSpec(ModelSpec):
 
     @property
     def arm_shapes(self) -> list[tuple[int, ...]]:
-        return mlp_shapes(context_size(self.dims, self.levels), self.arm, 2)
+        return mlp_shapes(context_size(self.dims, self.levels, self.context), self.arm, 2)
 
     @property
     def parameter_shapes(self) -> list[tuple[int, ...]]:
@@ -58,10 +59,11 @@ class LatentSpec(ModelSpec):
 
     @property
     def required_features(self) -> list[str]:
-        return ["latent-slabs"] if self.slab else []
+        slabs = ["latent-slabs"] if self.slab else []
+        return slabs + (["latent-context"] if self.context != DEFAULT else [])
 
     def geometry(self, plan) -> LatentGeometry:
-        return LatentGeometry(plan, self.levels, self.first, self.d_lag, self.slab)
+        return LatentGeometry(plan, self.levels, self.first, self.d_lag, self.slab, self.context)
 
     def fields(self) -> dict[str, Any]:
         fields = {
@@ -71,7 +73,8 @@ class LatentSpec(ModelSpec):
             "synthesis": list(self.synthesis),
             "arm": list(self.arm),
         }
-        return fields | ({"slab": self.slab} if self.slab else {})
+        fields |= {"slab": self.slab} if self.slab else {}
+        return fields | ({"context": self.context} if self.context != DEFAULT else {})
 
     def describe(self) -> str:
         widths = "x".join(map(str, self.synthesis))
@@ -89,9 +92,10 @@ def spec_from_fields(name: str, data: dict[str, Any], axes, extents) -> LatentSp
         synthesis=tuple(int(w) for w in data["synthesis"]),
         arm=tuple(int(w) for w in data["arm"]),
         slab=int(data.get("slab", 0)),
+        context=str(data.get("context", DEFAULT)),
     )
     widths = (*spec.synthesis, *spec.arm)
     valid = 1 <= spec.levels <= MAX_LEVELS and 0 <= spec.first <= 4 and 0 <= spec.d_lag <= 4
-    valid = valid and 0 <= spec.slab <= MAX_SLAB
+    valid = valid and 0 <= spec.slab <= MAX_SLAB and spec.context in SHAPES
     valid = valid and len(spec.synthesis) <= MAX_LAYERS and len(spec.arm) <= MAX_LAYERS
     return check_spec(spec, valid and all(1 <= w <= MAX_WIDTH for w in widths), data)
