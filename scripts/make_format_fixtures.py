@@ -11,6 +11,7 @@ this only to add a fixture for a new kind of file (existing files are never over
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import tifffile
 
 import napari_sincs as sincs
+from napari_sincs.codec import presets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -29,7 +31,7 @@ FIXTURES = DATA / "fixtures"
 SAMPLES = ROOT / "src" / "napari_sincs" / "samples"
 QUICK = {"steps": 300, "transfer_steps": 100, "batch_size": 2048, "seed": 0}
 
-# name: (crop, axes, compress keywords)
+# name: (crop, axes, compress keywords, and optionally presets' tuning constants to set)
 KINDS = {
     "pe_mlp_3d": ("nuclei3d_crop.tif", "zyx", {"ratio": 40, "family": "pe_mlp"}),
     "grid_2dt": (
@@ -72,21 +74,46 @@ KINDS = {
         "zyx",
         {"ratio": 20, "family": "latent", "saliency": "uniform"},
     ),
+    "latent_2d_wide_context": (
+        "nuclei2d_crop.tif",
+        "yx",
+        {"ratio": 15, "family": "latent", "saliency": "uniform", "block": (64, 64)},
+        {"LATENT_CONTEXT": "wide"},
+    ),
+    "latent_3d_wide_context": (
+        "nuclei3d_crop.tif",
+        "zyx",
+        {"ratio": 20, "family": "latent", "saliency": "uniform"},
+        {"LATENT_CONTEXT": "wide"},
+    ),
 }
+
+
+@contextlib.contextmanager
+def _tuning(**values):
+    saved = {name: getattr(presets, name) for name in values}
+    for name, value in values.items():
+        setattr(presets, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(presets, name, value)
 
 
 def main() -> int:
     FIXTURES.mkdir(parents=True, exist_ok=True)
     table_path = FIXTURES / "checksums.json"
     table = json.loads(table_path.read_text()) if table_path.is_file() else {}
-    for name, (crop, axes, settings) in KINDS.items():
+    for name, (crop, axes, settings, *tuning) in KINDS.items():
         path = FIXTURES / f"{name}.sincs"
         if path.exists():
             continue
         data = tifffile.imread(DATA / crop)
         if name == "float_lossless":
             data = (data.astype(np.float32) / 7.0).astype(np.float32)
-        report = sincs.compress(data, path, axes=axes, name=name, **QUICK, **settings)
+        with _tuning(**(tuning[0] if tuning else {})):
+            report = sincs.compress(data, path, axes=axes, name=name, **QUICK, **settings)
         print(report, file=sys.stderr)
         table[path.name] = decoded_checksums(path)
         table_path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
