@@ -119,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     viewer.set_defaults(run=_viewer)
 
+    seams = commands.add_parser(
+        "seams", help="tile-border jumps of .sincs files against their originals"
+    )
+    seams.add_argument("files", nargs="+", type=Path, help="files named after their dataset")
+    seams.add_argument("--out", default=None)
+    seams.set_defaults(run=_seams)
+
     ablation = commands.add_parser(
         "ablations",
         help="transfer, weight residuals, saliency, precision, output refit, latent parts",
@@ -319,6 +326,24 @@ def _viewer(args: argparse.Namespace) -> int:
         for path in args.files
     ]
     return _print_and_write(rows, args.out, "Browsing in napari")
+
+
+def _seams(args: argparse.Namespace) -> int:
+    from .seams import measure_file
+
+    known = discover(args.data, None)
+    rows = []
+    for path in args.files:
+        dataset = max(
+            (d for d in known if path.stem.startswith(d.name)),
+            key=lambda d: len(d.name),
+            default=None,
+        )
+        if dataset is None:
+            raise SystemExit(f"{path.name}: name it after one of {[d.name for d in known]}")
+        rows.append(measure_file(path, dataset))
+        print(json.dumps(rows[-1]), flush=True)
+    return _print_and_write(rows, args.out, "Seams of .sincs files")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from napari_sincs.codec.metrics import psnr, ssim
 
 from .codecs import REACH, Codec, all_codecs, planes
 from .datasets import Dataset
-from .seams import border_ratio
+from .seams import border_ratio, local_ratio
 
 
 def _rss_mb() -> float:
@@ -83,6 +83,8 @@ def measure(codec: Codec, dataset: Dataset, ratio: float, repeats: int = 3) -> d
                 "seam": round(decoded_ratio, 3),
                 "seam_original": round(original_ratio, 3),
                 "seam_control": round(control, 3) if control is not None else "",
+                "seam_local": round(local_ratio(decoded, dataset.axes, compressed.block), 3),
+                "seam_local_original": round(local_ratio(data, dataset.axes, compressed.block), 3),
             }
     return (
         row

@@ -31,6 +31,8 @@ FIELDS = [
     "seam",
     "seam_original",
     "seam_control",
+    "seam_local",
+    "seam_local_original",
     "peak_mb",
     "loaded_mb",
     "setting",

@@ -214,6 +214,8 @@ def latent_table(rows: list[dict]) -> list[str]:
         if latent.get("seam"):
             control = latent.get("seam_control") or "–"
             seam = f"{latent['seam']} ({latent['seam_original']}; mid-tile {control})"
+            if latent.get("seam_local"):
+                seam += f"; local {latent['seam_local']} ({latent['seam_local_original']})"
         decode = latent.get("decode_s") or "–"
         ours, quick = _latent_cell(latent), _latent_cell(fast)
         cells = [dataset, f"{target:g}×", ours, quick, previous, theirs, delta, seam, decode]
@@ -280,6 +282,13 @@ SECTIONS = (
         "sincs compress IMAGE --axes AXES --family latent --ratio 100 -o NAME.sincs (balanced), "
         "then xvfb-run -a python -m benchmarks viewer cell_migration_2dt.sincs "
         "cells3d_nuclei.sincs hela_3ch.sincs --out latent_viewer",
+    ),
+    (
+        "latent_seams.csv",
+        "Latent family: seams, against every jump inside the tiles and against the lines beside "
+        "each border",
+        "sincs compress IMAGE --axes AXES --family latent --ratio 100 -o NAME.sincs (balanced), "
+        "then python -m benchmarks seams NAME.sincs ... --out latent_seams",
     ),
     (
         "ablation_latent.csv",

@@ -109,6 +109,23 @@ def test_seams_show_steps_at_tile_borders_and_the_control_does_not():
     assert border_ratio(smooth, "yx", (1, 64, 64)) is None, "one tile has no border"
 
 
+def test_the_local_seam_measure_ignores_how_content_varies_along_the_axis():
+    """A stack whose jumps grow towards its middle (dense nuclei there, empty planes at the
+    ends) has a border ratio far above 1 at a middle border without any seam; the local
+    measure, against the lines either side, stays at 1 and still sees a real step."""
+    from benchmarks.seams import border_ratio, local_ratio
+
+    rng = np.random.default_rng(0)
+    dense = np.concatenate([np.full(8, 0.2), np.linspace(0.2, 3, 8), np.linspace(3, 0.2, 8)])
+    stack = np.cumsum(rng.normal(0, 1, (24, 16, 16)) * dense[:, None, None], axis=0)
+    assert border_ratio(stack, "zyx", (16, 16, 16)) > 1.5
+    assert local_ratio(stack, "zyx", (16, 16, 16)) == pytest.approx(1.0, abs=0.25)
+    stepped = stack.copy()
+    stepped[16:] += 10
+    assert local_ratio(stepped, "zyx", (16, 16, 16)) > 2
+    assert local_ratio(stack, "zyx", (24, 16, 16)) is None
+
+
 def test_viewer_benchmark_scrubs_and_opens_the_3d_view_at_the_level_asked(
     tmp_path, monkeypatch, capsys
 ):
