@@ -26,6 +26,7 @@ _WHERE = {
     "CompressionConfig": "codec.config",
     "CompressionCancelled": "codec.errors",
     "CorruptFileError": "codec.errors",
+    "InsufficientMemoryError": "codec.errors",
     "InvalidConfigError": "codec.errors",
     "InvalidInputError": "codec.errors",
     "MissingFileError": "codec.errors",

@@ -1,6 +1,9 @@
-"""Which torch device compression and decoding run on."""
+"""Which torch device compression and decoding run on, and how much memory it has free."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import torch
 
@@ -27,3 +30,21 @@ def describe_device(name: str = "auto") -> str:
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
     return f"CPU ({torch.get_num_threads()} threads; no CUDA GPU found)"
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for a new allocation on `device`: the GPU's free memory, or the host's
+    available memory (MemAvailable on Linux, free physical pages elsewhere where the system
+    says); None where it cannot be told."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

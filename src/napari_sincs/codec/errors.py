@@ -23,6 +23,10 @@ class RatioUnreachableError(SincsError):
     """The requested compression ratio cannot be met by any network the codec can build."""
 
 
+class InsufficientMemoryError(SincsError, MemoryError):
+    """The compression asked for would need more memory than the machine (or GPU) has free."""
+
+
 class CorruptFileError(SincsError):
     """A .sincs file is truncated, damaged, or not a .sincs file at all."""
 

@@ -29,8 +29,8 @@ from torch import nn
 
 from ....progress import FIT, ProgressEvent, check, report
 from ... import presets
-from ...device import pick_device
-from ...errors import RatioUnreachableError
+from ...device import available_bytes, pick_device
+from ...errors import InsufficientMemoryError, RatioUnreachableError
 from ...format.quantize import quantise_chain
 from ...format.weights import encode_chain
 from ...intensity import normalise
@@ -378,6 +378,7 @@ def encode_at_ratio(family, job, config):
             f"{job.raw_bytes / (fixed * 1.5):.0f}, or use family='pe_mlp'."
         )
     device = pick_device(config.device)
+    _check_memory(job, device)
     trainer = LatentTrainer(
         spec,
         geometry,
@@ -395,6 +396,22 @@ def encode_at_ratio(family, job, config):
     header = job.header(config, design, bits)
     fit_seconds = time.perf_counter() - started
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
+
+
+def _check_memory(job, device: torch.device) -> None:
+    """Refuse, before training, an image whose training would not fit in memory: the
+    family holds every volume, its saliency weights and every latent with its optimiser state
+    at once, where the PE-MLP loads one group at a time."""
+    needed = presets.LATENT_BYTES_PER_VOXEL * math.prod(job.shape) + presets.LATENT_FIXED_BYTES
+    available = available_bytes(device)
+    if available is not None and needed > available:
+        where = "GPU" if device.type == "cuda" else "machine"
+        raise InsufficientMemoryError(
+            f"the latent family trains the whole image in memory: about {needed / 2**30:.1f} GiB "
+            f"for these {math.prod(job.shape) / 1e6:.0f} Mvoxel, and the {where} has "
+            f"{available / 2**30:.1f} GiB free. Use family='pe_mlp' (or 'auto'), which fits one "
+            "group at a time, or compress a crop or a time range."
+        )
 
 
 def _steps(trainer: LatentTrainer, preset: presets.Preset) -> int:
