@@ -78,7 +78,11 @@ class LatentSpec(ModelSpec):
 
     def describe(self) -> str:
         widths = "x".join(map(str, self.synthesis))
-        return f"latent, {self.levels} levels, synthesis {widths}, {self.n_parameters} parameters"
+        context = "" if self.context == DEFAULT else f", context {self.context}"
+        return (
+            f"latent, {self.levels} levels, synthesis {widths}{context}, "
+            f"{self.n_parameters} parameters"
+        )
 
 
 def spec_from_fields(name: str, data: dict[str, Any], axes, extents) -> LatentSpec:
