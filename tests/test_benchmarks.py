@@ -116,14 +116,15 @@ def test_the_local_seam_measure_ignores_how_content_varies_along_the_axis():
     from benchmarks.seams import border_ratio, local_ratio
 
     rng = np.random.default_rng(0)
-    dense = np.concatenate([np.full(8, 0.2), np.linspace(0.2, 3, 8), np.linspace(3, 0.2, 8)])
-    stack = np.cumsum(rng.normal(0, 1, (24, 16, 16)) * dense[:, None, None], axis=0)
-    assert border_ratio(stack, "zyx", (16, 16, 16)) > 1.5
-    assert local_ratio(stack, "zyx", (16, 16, 16)) == pytest.approx(1.0, abs=0.25)
+    rising, falling = np.linspace(0.2, 3, 8), np.linspace(3, 0.2, 8)
+    dense = np.concatenate([np.full(12, 0.2), rising, np.full(8, 3.0), falling, np.full(12, 0.2)])
+    stack = np.cumsum(rng.normal(0, 1, (48, 16, 16)) * dense[:, None, None], axis=0)
+    assert border_ratio(stack, "zyx", (24, 16, 16)) > 1.5
+    assert local_ratio(stack, "zyx", (24, 16, 16)) == pytest.approx(1.0, abs=0.2)
     stepped = stack.copy()
-    stepped[16:] += 10
-    assert local_ratio(stepped, "zyx", (16, 16, 16)) > 2
-    assert local_ratio(stack, "zyx", (24, 16, 16)) is None
+    stepped[24:] += 10
+    assert local_ratio(stepped, "zyx", (24, 16, 16)) > 2
+    assert local_ratio(stack, "zyx", (48, 16, 16)) is None
 
 
 def test_viewer_benchmark_scrubs_and_opens_the_3d_view_at_the_level_asked(
