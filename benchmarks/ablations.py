@@ -26,7 +26,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import tempfile
@@ -313,19 +312,6 @@ LATENT_VARIANTS = {
 }
 
 
-@contextlib.contextmanager
-def _tuning(**values):
-    """presets' tuning constants set for one compression (files record what they used)."""
-    saved = {name: getattr(presets, name) for name in values}
-    for name, value in values.items():
-        setattr(presets, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(presets, name, value)
-
-
 def _one_tile(shape: tuple[int, ...]) -> bool:
     """Whether the latent family's default tiles already cover the whole image."""
     from napari_sincs.codec.families.latent import plan_for
@@ -348,7 +334,7 @@ def latent_parts(dataset: Dataset) -> list[dict]:
                 continue
             settings = {"block": tuple(max(2, n) for n in whole)}
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as folder, _tuning(**tuning):
+        with tempfile.TemporaryDirectory() as folder, presets.overridden(**tuning):
             path = Path(folder) / "a.sincs"
             report = sincs.compress(
                 data, path, axes=dataset.axes, ratio=RATIO, family="latent", **settings

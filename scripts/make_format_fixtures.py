@@ -11,7 +11,6 @@ this only to add a fixture for a new kind of file (existing files are never over
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -89,18 +88,6 @@ KINDS = {
 }
 
 
-@contextlib.contextmanager
-def _tuning(**values):
-    saved = {name: getattr(presets, name) for name in values}
-    for name, value in values.items():
-        setattr(presets, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(presets, name, value)
-
-
 def main() -> int:
     FIXTURES.mkdir(parents=True, exist_ok=True)
     table_path = FIXTURES / "checksums.json"
@@ -112,7 +99,7 @@ def main() -> int:
         data = tifffile.imread(DATA / crop)
         if name == "float_lossless":
             data = (data.astype(np.float32) / 7.0).astype(np.float32)
-        with _tuning(**(tuning[0] if tuning else {})):
+        with presets.overridden(**(tuning[0] if tuning else {})):
             report = sincs.compress(data, path, axes=axes, name=name, **QUICK, **settings)
         print(report, file=sys.stderr)
         table[path.name] = decoded_checksums(path)

@@ -9,6 +9,9 @@ docs/benchmarks.md and docs/performance.md.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -290,3 +293,21 @@ LATENT_WEIGHING = 0.3
 LATENT_SCALE_RANGE = 1.5
 LATENT_SCALE_ELASTICITY = 1.4
 LATENT_SCALE_TRIES = 6
+
+
+@contextlib.contextmanager
+def overridden(**values: object) -> Iterator[None]:
+    """These constants set to other values for one block (ablations and format fixtures: the
+    files record what they used), restored after it; a name this module lacks is refused."""
+    module = sys.modules[__name__]
+    unknown = sorted(name for name in values if not hasattr(module, name))
+    if unknown:
+        raise AttributeError(f"presets has no tuning constant {', '.join(unknown)}")
+    saved = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
