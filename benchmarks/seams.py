@@ -24,22 +24,13 @@ def border_ratio(
     inside blocks; None when the image has a single block. `shift` moves the borders by that
     fraction of a block: at 0.5 they fall mid-tile, a control that says how much the ratio
     varies with the content alone (a few border lines are a small sample)."""
-    volume = ArrayLayout(axes, data.shape).to_canonical(data).astype(np.float64)
-    across, inside = [], []
-    for axis, size in zip((2, 3, 4), block):
-        extent = volume.shape[axis]
-        if size >= extent:
-            continue
-        jumps = np.abs(np.diff(volume, axis=axis))
-        starts = np.zeros(extent - 1, dtype=bool)
+
+    def lines(extent: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         offset = round(shift * size) % size
-        starts[np.arange(offset or size, extent, size) - 1] = True
-        across.append(np.compress(starts, jumps, axis=axis).reshape(-1))
-        inside.append(np.compress(~starts, jumps, axis=axis).reshape(-1))
-    if not across:
-        return None
-    inside_mean = float(np.concatenate(inside).mean())
-    return float(np.concatenate(across).mean()) / inside_mean if inside_mean else None
+        borders = np.arange(offset or size, extent, size) - 1
+        return borders, np.setdiff1d(np.arange(extent - 1), borders)
+
+    return _ratio(data, axes, block, lines)
 
 
 def local_ratio(data: np.ndarray, axes: str, block: tuple[int, int, int]) -> float | None:
@@ -49,22 +40,34 @@ def local_ratio(data: np.ndarray, axes: str, block: tuple[int, int, int]) -> flo
     and x, so its decodes' jumps alternate from line to line (hela_3ch at 100x: 0.62-0.66 of
     the original's on odd lines beside a border, 0.70-0.73 on even ones), and a border (a
     multiple of every cell) must be compared with lines of its own phase."""
+
+    def lines(extent: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        borders = np.arange(size, extent, size) - 1
+        near = {b + d for b in borders for d in LOCAL_OFFSETS}
+        near = sorted(i for i in near if 0 <= i < extent - 1 and i not in set(borders))
+        return borders, np.asarray(near, dtype=np.int64)
+
+    return _ratio(data, axes, block, lines)
+
+
+def _ratio(data: np.ndarray, axes: str, block: tuple[int, int, int], lines) -> float | None:
+    """Mean |difference| of neighbours on the border lines over the mean on the control lines
+    that `lines(extent, block size)` picks (indices into the differences along an axis), over
+    every axis with more than one block; None where there is none."""
     volume = ArrayLayout(axes, data.shape).to_canonical(data).astype(np.float64)
-    across, near = [], []
+    across, control = [], []
     for axis, size in zip((2, 3, 4), block):
         extent = volume.shape[axis]
         if size >= extent:
             continue
         jumps = np.abs(np.diff(volume, axis=axis))
-        borders = np.arange(size, extent, size) - 1
-        lines = {b + d for b in borders for d in LOCAL_OFFSETS}
-        lines = sorted(i for i in lines if 0 <= i < extent - 1 and i not in set(borders))
+        borders, others = lines(extent, size)
         across.append(np.take(jumps, borders, axis=axis).reshape(-1))
-        near.append(np.take(jumps, lines, axis=axis).reshape(-1))
+        control.append(np.take(jumps, others, axis=axis).reshape(-1))
     if not across:
         return None
-    near_mean = float(np.concatenate(near).mean())
-    return float(np.concatenate(across).mean()) / near_mean if near_mean else None
+    control_mean = float(np.concatenate(control).mean())
+    return float(np.concatenate(across).mean()) / control_mean if control_mean else None
 
 
 def measure_file(path, dataset) -> dict:
