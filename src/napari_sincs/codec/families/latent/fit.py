@@ -409,8 +409,8 @@ def _check_memory(job, device: torch.device) -> None:
         raise InsufficientMemoryError(
             f"the latent family trains the whole image in memory: about {needed / 2**30:.1f} GiB "
             f"for these {math.prod(job.shape) / 1e6:.0f} Mvoxel, and the {where} has "
-            f"{available / 2**30:.1f} GiB free. Use family='pe_mlp' (or 'auto'), which fits one "
-            "group at a time, or compress a crop or a time range."
+            f"{available / 2**30:.1f} GiB free. Use family='pe_mlp', which fits one group "
+            "at a time, or compress a crop or a time range."
         )
 
 
