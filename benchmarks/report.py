@@ -245,7 +245,7 @@ SECTIONS = (
     (
         "ablation_saliency_grid.csv",
         "Ablation: saliency with feature grids",
-        "python -m benchmarks ablations saliency --family grid nuclei2d cell_phase hela_3ch",
+        "python -m benchmarks ablations saliency nuclei2d cell_phase hela_3ch --family grid",
     ),
     (
         "ablation_precision.csv",
@@ -260,7 +260,7 @@ SECTIONS = (
     (
         "ablation_precision_grid.csv",
         "Ablation: weight precision and network size, feature grids",
-        "python -m benchmarks ablations precision --family grid cell_migration_2dt nuclei2d",
+        "python -m benchmarks ablations precision cell_migration_2dt nuclei2d --family grid",
     ),
     (
         "latent_speed_balanced.csv",
@@ -298,7 +298,7 @@ SECTIONS = (
     (
         "ablation_saliency_latent.csv",
         "Ablation: saliency with the latent family",
-        "python -m benchmarks ablations saliency --family latent nuclei3d nuclei2d",
+        "python -m benchmarks ablations saliency nuclei3d nuclei2d --family latent",
     ),
 )
 
