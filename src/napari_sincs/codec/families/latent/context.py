@@ -66,7 +66,12 @@ def context_size(dims: int, levels: int, shape: str = DEFAULT) -> int:
 def reach(dims: int, shape: str = DEFAULT) -> int:
     """How many cells away along any axis a context reads."""
     coarse, same = offsets(dims, shape)
-    return max(abs(s) for shift in coarse + same for s in shift)
+    return _margin(coarse + same)
+
+
+def _margin(shifts: tuple[tuple, ...]) -> int:
+    """The largest step along any axis of any shift."""
+    return max(abs(s) for shift in shifts for s in shift)
 
 
 def _axis_mask(span: tuple[int, int], shift: int, cells: int, per_tile: int) -> torch.Tensor | None:
@@ -90,7 +95,7 @@ def _neighbours(
     from a slice of a level that starts at `origin` and holds every neighbour inside the grid."""
     if not shifts:
         return values.new_zeros((0, *box.shape))
-    margin = max(abs(s) for shift in shifts for s in shift)
+    margin = _margin(shifts)
     padded = functional.pad(values, (margin,) * 6)
     masks = {
         (axis, s): _axis_mask(box.ranges[axis], s, cells[axis], per_tile[axis])
@@ -205,7 +210,7 @@ def _gather(out: np.ndarray, values: np.ndarray, cells: list[np.ndarray], shifts
     """out[k] = values at `cells` (one index array per axis) + shifts[k], 0 outside `values`."""
     if not shifts:
         return
-    margin = max(abs(s) for shift in shifts for s in shift)
+    margin = _margin(shifts)
     padded = np.pad(values, margin)
     flat = np.ravel_multi_index([c + margin for c in cells], padded.shape)
     _, rows, columns = padded.shape
