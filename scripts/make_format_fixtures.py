@@ -85,6 +85,13 @@ KINDS = {
         {"ratio": 20, "family": "latent", "saliency": "uniform"},
         {"LATENT_CONTEXT": "wide"},
     ),
+    # format 2: the same kinds of content, the header packed with format 2's dictionary
+    "format2_pe_mlp_3d": ("nuclei3d_crop.tif", "zyx", {"ratio": 40, "family": "pe_mlp"}),
+    "format2_latent_2dt": (
+        "cell_migration_crop.tif",
+        "tyx",
+        {"ratio": 30, "family": "latent", "saliency": "uniform"},
+    ),
 }
 
 

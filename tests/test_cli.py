@@ -28,7 +28,7 @@ def test_compress_info_decompress_region_and_level(tmp_path, data_dir, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["shape"] == [16, 48, 48]
     assert info["scale"] == pytest.approx({"x": 0.5, "y": 0.5, "z": 1.0})
-    assert info["stats"]["psnr"] == pytest.approx(report["psnr"])
+    assert info["stats"]["psnr"] == round(report["psnr"], 2), "the file keeps 2 decimals"
 
     full = tmp_path / "full.tif"
     assert main(["decompress", str(out), "-o", str(full)]) == 0

@@ -20,6 +20,7 @@ import numpy as np
 
 from .codec.config import CompressionConfig, check_setting_names
 from .codec.encode.encoder import encode, prepare
+from .codec.encode.job import STATS_DECIMALS
 from .codec.encode.rate import Encoded
 from .codec.encode.source import canonical
 from .codec.encode.verify import measure_quality
@@ -269,8 +270,10 @@ def _verify_and_write(
     quality = measure_quality(encoded.source(), array5d, data_range, progress, cancel)
     worst = _in_axes(quality.max_error_at, header.layout)
     stats = {
-        "psnr": quality.psnr if math.isfinite(quality.psnr) else None,
-        "ssim": quality.ssim,
+        "psnr": round(quality.psnr, STATS_DECIMALS["psnr"])
+        if math.isfinite(quality.psnr)
+        else None,
+        "ssim": round(quality.ssim, STATS_DECIMALS["ssim"]),
         "max_abs_error": quality.max_error,
         "max_abs_error_at": None if worst is None else list(worst),
         "device": encoded.device,

@@ -4,6 +4,7 @@ import zlib
 
 import pytest
 
+from helpers import DATA
 from napari_sincs.codec.errors import (
     CorruptFileError,
     MissingFileError,
@@ -30,17 +31,30 @@ def test_pack_then_read_gives_back_header_and_blobs(tmp_path):
     with SincsFile(path) as f:
         assert f.header == HEADER
         assert [f.read_blob(i) for i in range(f.n_blobs)] == BLOBS
-        assert f.version == FORMAT_VERSION == (1, 4)
+        assert f.version == FORMAT_VERSION == (2, 0)
     data = path.read_bytes()
     assert data.startswith(MAGIC)
     magic, major, minor, header_len, header_crc, count, index_crc = PREAMBLE.unpack_from(data)
-    assert (major, minor, count) == (1, 4, 3)
+    assert (major, minor, count) == (2, 0, 3)
     assert zlib.crc32(data[PREAMBLE.size : PREAMBLE.size + header_len]) == header_crc
     index_start = PREAMBLE.size + header_len
     index = data[index_start : index_start + INDEX_ENTRY.size * count]
     assert zlib.crc32(index) == index_crc
     assert [length for length, _ in INDEX_ENTRY.iter_unpack(index)] == [len(b) for b in BLOBS]
     assert b"pickle" not in data
+
+
+def test_each_major_version_reads_with_its_own_dictionary(tmp_path):
+    written_before = DATA / "fixtures" / "latent_2dt.sincs"
+    with SincsFile(written_before) as old:
+        assert old.version[0] == 1
+        header = old.header
+    again = tmp_path / "again.sincs"
+    write_atomic(again, pack(header, BLOBS))
+    with SincsFile(again) as new:
+        assert new.version == (2, 0) and new.header == header
+    packed_before = PREAMBLE.unpack_from(written_before.read_bytes())[3]
+    assert PREAMBLE.unpack_from(again.read_bytes())[3] < 0.6 * packed_before
 
 
 def test_every_truncation_is_a_corrupt_file_error(tmp_path):
@@ -79,15 +93,15 @@ def test_other_files_and_versions_are_refused_clearly(tmp_path):
     with pytest.raises(CorruptFileError, match="not a .sincs file"):
         SincsFile(other)
     newer = bytearray(pack(HEADER, BLOBS))
-    struct.pack_into("<HH", newer, 8, 2, 0)
+    struct.pack_into("<HH", newer, 8, 3, 0)
     (tmp_path / "new.sincs").write_bytes(bytes(newer))
-    with pytest.raises(UnsupportedVersionError, match="format 2.0"):
+    with pytest.raises(UnsupportedVersionError, match="format 3.0.*reads formats 1.x and 2.x"):
         SincsFile(tmp_path / "new.sincs")
     later_minor = bytearray(pack(HEADER, BLOBS))
     struct.pack_into("<H", later_minor, 10, 7)
     (tmp_path / "minor.sincs").write_bytes(bytes(later_minor))
     with SincsFile(tmp_path / "minor.sincs") as f:
-        assert f.version == (1, 7) and f.header == HEADER
+        assert f.version == (2, 7) and f.header == HEADER
     with pytest.raises(MissingFileError, match="does not exist"):
         SincsFile(tmp_path / "missing.sincs")
 

@@ -6,7 +6,7 @@ Byte layout (all integers little-endian; docs/format.md is the normative descrip
     8   2  major format version        10  2  minor format version
     12  4  header length H             16  4  CRC-32 of the H header bytes
     20  4  blob count B                24  4  CRC-32 of the 8*B index bytes
-    28  H  header: one zstd frame holding UTF-8 JSON (raw-content dictionary HEADER_DICTIONARY)
+    28  H  header: one zstd frame holding UTF-8 JSON (dictionary of its major version)
     ..  8B index: per blob, length (u32) and CRC-32 of its bytes (u32)
     ..     blobs, back to back in index order; the file ends after the last one
 
@@ -33,35 +33,16 @@ import zstandard
 
 from .. import presets
 from ..errors import CorruptFileError, MissingFileError, OutputError, UnsupportedVersionError
+from .dictionaries import DICTIONARIES
 from .packing import MAX_EXPANSION
 
 MAGIC = b"\x89SINCS\r\n"
-FORMAT_VERSION = (1, 4)
+FORMAT_VERSION = (2, 0)
 PREAMBLE = struct.Struct("<8sHHIIII")
 INDEX_ENTRY = struct.Struct("<II")
 MAX_HEADER_BYTES = 16 << 20
 MAX_JSON_BYTES = 64 << 20
 MAX_BLOBS = 1 << 24
-
-# Raw-content zstd dictionary for the header (part of format 1, never to be changed): a typical
-# header, so that the few hundred bytes of keys cost almost nothing in a file of a few kB.
-HEADER_DICTIONARY = (
-    b'{"array":{"axes":"tczyx","dtype":"uint16","shape":[10,2,20,256,256]},"codec":{"name":'
-    b'"napari-sincs","version":"0.1.0"},"coding":{"bits":7.469,"residual":true},"config":'
-    b'{"batch_size":1024,"block":null,"depth":3,"device":"auto","family":"pe_mlp",'
-    b'"frequencies":null,"keyframe_interval":16,"learning_rate":0.005,"ratio":100.0,'
-    b'"residual_coding":true,"saliency":"threshold","saliency_floor":0.3,"seed":0,"steps":6000,'
-    b'"threshold":null,"time_groups":null,"transfer_steps":null,"weight_bits":9.0,'
-    b'"weight_transfer":true,"width":null},"intensity":{"max":[255.0],"min":[0.0]},"meta":'
-    b'{"channel_names":["channel 0"],"name":"image","scale":{"t":1.0,"x":0.1,"y":0.1,"z":0.5},'
-    b'"units":{"t":"s","x":"\\u00b5m","y":"\\u00b5m","z":"\\u00b5m"}},"model":{"axes":["t","z",'
-    b'"y","x"],"depth":3,"extents":[4,16,128,128],"family":"pe_mlp","frequencies":[1,3,6,6],'
-    b'"width":22},"plan":{"block":[31,61,57],"keyframe_interval":16,"time_groups":1},"stats":'
-    b'{"device":"cpu","psnr":30.0,"ssim":0.9}}'
-)
-_DICTIONARY = zstandard.ZstdCompressionDict(
-    HEADER_DICTIONARY, dict_type=zstandard.DICT_TYPE_RAWCONTENT
-)
 
 
 def _crc(data: bytes) -> int:
@@ -72,7 +53,7 @@ def _head(header: dict[str, Any], blobs: Sequence[bytes]) -> bytes:
     """Preamble, packed header and index: everything before the first blob."""
     text = json.dumps(header, separators=(",", ":"), sort_keys=True, allow_nan=False)
     packed_header = zstandard.ZstdCompressor(
-        level=presets.ZSTD_LEVEL, dict_data=_DICTIONARY, write_dict_id=False
+        level=presets.ZSTD_LEVEL, dict_data=DICTIONARIES[FORMAT_VERSION[0]], write_dict_id=False
     ).compress(text.encode("utf-8"))
     index = b"".join(INDEX_ENTRY.pack(len(b), _crc(b)) for b in blobs)
     preamble = PREAMBLE.pack(
@@ -323,10 +304,11 @@ class SincsFile:
         if len(raw) < PREAMBLE.size:
             raise self._fail(f"the file is only {size} bytes long")
         _, major, minor, header_len, header_crc, n_blobs, index_crc = PREAMBLE.unpack(raw)
-        if major != FORMAT_VERSION[0]:
+        if major not in DICTIONARIES:
+            known = " and ".join(f"{m}.x" for m in DICTIONARIES)
             raise UnsupportedVersionError(
                 f"{self.path.name} uses .sincs format {major}.{minor}, this napari-sincs reads "
-                f"format {FORMAT_VERSION[0]}.x; install a matching napari-sincs version."
+                f"formats {known}; install a matching napari-sincs version."
             )
         self.version = (major, minor)
         if header_len > MAX_HEADER_BYTES or header_len > size - PREAMBLE.size:
@@ -338,7 +320,7 @@ class SincsFile:
             raise self._fail("the header checksum does not match")
         cap = min(MAX_JSON_BYTES, MAX_EXPANSION * len(packed) + 65536)
         try:
-            text = zstandard.ZstdDecompressor(dict_data=_DICTIONARY).decompress(
+            text = zstandard.ZstdDecompressor(dict_data=DICTIONARIES[major]).decompress(
                 packed, max_output_size=cap
             )
             self.header: dict[str, Any] = json.loads(text.decode("utf-8"))
