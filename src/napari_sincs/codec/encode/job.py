@@ -26,17 +26,23 @@ _LONGEST_FLOAT = -1.2345678901234567e-300
 # Decimals the header keeps of the informative quality figures: their noise digits would cost
 # about 15 bytes, a few percent of a file of a few hundred bytes.
 STATS_DECIMALS = {"psnr": 2, "ssim": 4}
-_LONGEST_FLOAT_KEPT = -12345.678901234567
+# The longest those take: a PSNR of 1000 dB or more would need errors below 1e-50 of the range.
+_LONGEST_KEPT = -999.987654321
 
 
-def _longest_stats(shape: tuple[int, ...]) -> dict:
+def _longest_stats(header: FileHeader) -> dict:
     """The stats written after verification (api._verify_and_write), at their longest: the
-    header's size is reserved with them, so that writing them never breaks the byte budget."""
+    header's size is reserved with them, so that writing them never breaks the byte budget.
+    An integer image's largest error is a whole number within its type's span; reserving a
+    float's 17 digits for it left 30 bytes of a 900-byte budget unused."""
+    dtype = np.dtype(header.dtype)
+    integer = dtype.kind in "iu"
+    span = float(np.iinfo(dtype).max) - float(np.iinfo(dtype).min) if integer else None
     return {
-        **{name: round(_LONGEST_FLOAT_KEPT, kept) for name, kept in STATS_DECIMALS.items()},
-        "max_abs_error": _LONGEST_FLOAT,
-        "max_abs_error_at": [n - 1 for n in shape],
-        "device": "cuda:1234",
+        **{name: round(_LONGEST_KEPT, kept) for name, kept in STATS_DECIMALS.items()},
+        "max_abs_error": span if integer else _LONGEST_FLOAT,
+        "max_abs_error_at": [n - 1 for n in header.layout.shape],
+        "device": "cuda:12",
     }
 
 
@@ -90,7 +96,7 @@ class Job:
 def header_bytes(header: FileHeader) -> int:
     """Bytes of everything but the blobs, with room for the stats written after verification."""
     data = header.to_dict()
-    data["stats"] = _longest_stats(header.layout.shape)
+    data["stats"] = _longest_stats(header)
     blobs = get_family(header.model.family).blob_count(header.plan)
     return len(pack(data, [])) + INDEX_ENTRY.size * blobs + 8
 
