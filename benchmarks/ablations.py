@@ -309,6 +309,7 @@ LATENT_VARIANTS = {
     "context: parent only of the coarser level": ({"LATENT_CONTEXT": "parent"}, {}),
     "context: none of its own level": ({"LATENT_CONTEXT": "coarse"}, {}),
     "context: wide (more anchors of its own level)": ({"LATENT_CONTEXT": "wide"}, {}),
+    "synthesis trained on every voxel": ({"LATENT_TRAIN_STRIDE": 1}, {}),
 }
 
 

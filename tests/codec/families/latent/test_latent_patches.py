@@ -45,3 +45,19 @@ def test_refining_from_a_saved_state_sees_the_same_patches():
     first = [trainer._patch() for _ in range(trainer.patches_per_epoch)]
     trainer.restore(state)
     assert [trainer._patch() for _ in range(trainer.patches_per_epoch)] == first
+
+
+def test_a_step_trains_the_synthesis_on_every_other_voxel_of_y_and_x_from_a_random_phase():
+    trainer = _trainer(patch_voxels=8 * 20 * 20)
+    seen = np.zeros(trainer.geometry.extents, dtype=int)
+    phases = set()
+    for _ in range(30 * trainer.patches_per_epoch):
+        _, box = trainer._patch()
+        picked = trainer._picked(box)
+        assert picked[0] == slice(*box.ranges[0]), "every plane along d"
+        for cut, (start, stop) in zip(picked[1:], box.ranges[1:]):
+            assert cut.step == 2 and start <= cut.start < start + 2 and cut.stop == stop
+        phases.add(tuple(cut.start - start for cut, (start, _) in zip(picked[1:], box.ranges[1:])))
+        seen[picked] += 1
+    assert phases == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert (seen > 0).all(), "over a few epochs every voxel is trained on"
