@@ -309,7 +309,14 @@ LATENT_VARIANTS = {
     "context: parent only of the coarser level": ({"LATENT_CONTEXT": "parent"}, {}),
     "context: none of its own level": ({"LATENT_CONTEXT": "coarse"}, {}),
     "context: wide (more anchors of its own level)": ({"LATENT_CONTEXT": "wide"}, {}),
-    "synthesis trained on every voxel": ({"LATENT_TRAIN_STRIDE": 1}, {}),
+    "synthesis trained on every voxel": (
+        {
+            "PRESETS": {
+                k: dataclasses.replace(p, latent_stride=1) for k, p in presets.PRESETS.items()
+            }
+        },
+        {},
+    ),
 }
 
 

@@ -30,19 +30,31 @@ class FamilyTuning:
 class Preset:
     """How long to train, in the user's words: `steps_factor` scales the default steps of the
     families with one network per group, `latent_epochs` is how many times the latent family's
-    training sees every voxel, in at least `latent_min_steps` steps."""
+    training covers every voxel, in at least `latent_min_steps` steps, its synthesis trained on
+    every `latent_stride`-th voxel along y and x of each patch (below)."""
 
     summary: str
     steps_factor: float
     latent_epochs: int
     latent_min_steps: int
+    latent_stride: int
 
 
+# The latent synthesis trained on every 2nd voxel along y and x of a patch, from a random phase
+# (the rate still prices every latent of the patch), makes steps 1.5-2x faster (one thread,
+# idle: nuclei2d 42.0 -> 27.4 ms, cell_migration_2dt 96.8 -> 49.3, cells3d_nuclei 84.0 -> 54.8,
+# hela_3ch 62.0 -> 41.9) for the same PSNR after balanced's steps (100x, against every voxel:
+# nuclei2d 32.91 / 32.93 dB, cell_migration_2dt 34.67 / 34.69, cells3d_nuclei 35.72 / 35.71,
+# beads3d 49.07 / 49.00, fmri_4d 31.82 / 32.01, hela_3ch 43.42 / 42.28, cell_phase 42.72 /
+# 43.47 and at 300x 35.48 / 34.80: a mean of +0.12 dB, within the seed's spread), but not after
+# fast's (hela_3ch 37.18 against 40.54, cell_migration_2dt 32.71 against 33.71): with half the
+# steps, what each step sees still counts. Every 4th voxel is hardly faster than every 2nd (the
+# rate and the latents' updates are then most of a step) and cost cell_migration_2dt 0.15 dB.
 PRESETS = {
-    "fast": Preset("a third to half of the training, for less quality", 0.35, 50, 500),
-    "balanced": Preset("the measured defaults", 1.0, 100, 1200),
+    "fast": Preset("a third to half of the training, for less quality", 0.35, 50, 500, 1),
+    "balanced": Preset("the measured defaults", 1.0, 100, 1200, 2),
     "best": Preset(
-        "three times the training, for a few tenths of a dB to 3 dB more", 3.0, 300, 3600
+        "three times the training, for a few tenths of a dB to 3 dB more", 3.0, 300, 3600, 2
     ),
 }
 
@@ -234,16 +246,6 @@ LEARNED_PLANES_PER_PASS = 64
 # budget by more than 5% lands by scaling its quantisation steps, or else is refined for 15% of
 # the steps with lambda rescaled, at most 4 times.
 LATENT = FamilyTuning(depth=2, steps=None, batch_size=135_000, learning_rate=1e-2)
-# Each step trains the synthesis on every 2nd voxel along y and x of its patch, from a random
-# phase (the rate still prices every latent of the patch): steps 1.5-2x faster (one thread,
-# idle: nuclei2d 42.0 -> 27.4 ms, cell_migration_2dt 96.8 -> 49.3, cells3d_nuclei 84.0 -> 54.8,
-# hela_3ch 62.0 -> 41.9) for the same PSNR at the same steps (balanced 100x against every
-# voxel: nuclei2d 32.91 / 32.93 dB, cell_migration_2dt 34.67 / 34.69, cells3d_nuclei 35.72 /
-# 35.71, beads3d 49.07 / 49.00, fmri_4d 31.82 / 32.01, hela_3ch 43.42 / 42.28, cell_phase
-# 42.72 / 43.47 and at 300x 35.48 / 34.80: a mean of +0.12 dB, within the seed's spread).
-# Every 4th voxel: no faster (the rate and the latents' updates are then most of a step),
-# cell_migration_2dt 34.54 dB.
-LATENT_TRAIN_STRIDE = 2
 LATENT_LEVELS = 6
 LATENT_FIRST = 1
 LATENT_D_LAG = 1

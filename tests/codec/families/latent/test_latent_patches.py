@@ -11,14 +11,15 @@ from napari_sincs.codec.families.latent import FAMILY, plan_for
 from napari_sincs.codec.families.latent.fit import LatentTrainer, _Volume
 
 
-def _trainer(patch_voxels: int) -> LatentTrainer:
+def _trainer(patch_voxels: int, stride: int = 1) -> LatentTrainer:
     image = load("nuclei3d_crop.tif").astype(np.float32)
     image = (image - image.min()) / (image.max() - image.min())
     plan = plan_for((1, 1, *image.shape), CompressionConfig(family="latent"))
     spec = FAMILY.spec_for(plan)
     geometry = spec.geometry(plan)
     volume = _Volume(torch.from_numpy(image.reshape(geometry.extents)), None)
-    return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), patch_voxels, 0, 1e-2)
+    device = torch.device("cpu")
+    return LatentTrainer(spec, geometry, [volume], device, patch_voxels, 0, 1e-2, stride)
 
 
 def test_an_epoch_trains_every_voxel_once_in_patches_about_the_size_asked():
@@ -48,7 +49,7 @@ def test_refining_from_a_saved_state_sees_the_same_patches():
 
 
 def test_a_step_trains_the_synthesis_on_every_other_voxel_of_y_and_x_from_a_random_phase():
-    trainer = _trainer(patch_voxels=8 * 20 * 20)
+    trainer = _trainer(patch_voxels=8 * 20 * 20, stride=2)
     seen = np.zeros(trainer.geometry.extents, dtype=int)
     phases = set()
     for _ in range(30 * trainer.patches_per_epoch):
@@ -61,3 +62,5 @@ def test_a_step_trains_the_synthesis_on_every_other_voxel_of_y_and_x_from_a_rand
         seen[picked] += 1
     assert phases == {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert (seen > 0).all(), "over a few epochs every voxel is trained on"
+    every = _trainer(patch_voxels=8 * 20 * 20)._picked(box)
+    assert [(c.start, c.stop, c.step or 1) for c in every] == [(a, b, 1) for a, b in box.ranges]

@@ -119,8 +119,10 @@ class LatentTrainer:
         patch_voxels: int,
         seed: int,
         learning_rate: float,
+        stride: int = 1,
     ) -> None:
         self.spec = spec
+        self.stride = stride
         self.geometry = geometry
         self.volumes = volumes
         self.device = device
@@ -296,14 +298,15 @@ class LatentTrainer:
         return float(distortion.detach()), float(rate.detach()), float(rounded)
 
     def _picked(self, voxels: Box) -> tuple[slice, ...]:
-        """The patch's voxels the synthesis is trained on this step: every
-        presets.LATENT_TRAIN_STRIDE-th along y and x from a random phase (every one along d).
-        The networks and the latents learn as much from a quarter of the voxels per step, and
-        the synthesis is most of a step's time."""
-        stride = presets.LATENT_TRAIN_STRIDE
+        """The patch's voxels the synthesis is trained on this step: every `stride`-th along
+        y and x from a random phase (every one along d). After enough steps the networks and
+        latents learn as much from a quarter of the voxels, and the synthesis is most of a
+        step's time (presets.PRESETS)."""
+        stride = self.stride
         cuts = [slice(*voxels.ranges[0])]
         for start, stop in voxels.ranges[1:]:
-            phase = int(self.generator.integers(min(stride, stop - start)))
+            phases = min(stride, stop - start)
+            phase = int(self.generator.integers(phases)) if phases > 1 else 0
             cuts.append(slice(start + phase, stop, stride))
         return tuple(cuts)
 
@@ -400,6 +403,7 @@ def encode_at_ratio(family, job, config):
         config.batch_size,
         config.seed,
         config.learning_rate,
+        presets.PRESETS[config.preset].latent_stride,
     )
     run = _Run(trainer, job, config, bits, head, budget)
     started = time.perf_counter()
