@@ -52,9 +52,13 @@ class Preset:
 # rate and the latents' updates are then most of a step) and cost cell_migration_2dt 0.15 dB.
 PRESETS = {
     "fast": Preset("a third to half of the training, for less quality", 0.35, 50, 500, 1),
-    "balanced": Preset("the measured defaults", 1.0, 100, 1200, 2),
+    "balanced": Preset("the measured defaults", 1.0, 150, 1200, 2),
     "best": Preset(
-        "three times the training, for a few tenths of a dB to 3 dB more", 3.0, 300, 3600, 2
+        "two to three times the training, for a few tenths of a dB to a few dB more",
+        3.0,
+        300,
+        3600,
+        2,
     ),
 }
 
@@ -221,10 +225,13 @@ LEARNED_PLANES_PER_PASS = 64
 # the other core): cells3d_nuclei 33.51 / 35.16 / 35.50 / -, cell_migration_2dt 31.39 / 32.96 /
 # 33.88 / 34.22, hela_3ch 37.55 / 40.51 / 43.30 / 44.63, nuclei2d 30.92 / 31.4 / 32.10 / 32.71,
 # cell_phase 33.81 / 34.52 / 35.61 / 38.55, beads3d 44.51 / 46.32 / 47.80 / 48.76, fmri_4d
-# 28.81 / - / 31.52 / -; cells3d_nuclei took 44 s for 30 visits and 129 s for 100. Balanced is
-# 100 visits: the large images' time (where 300 visits took cells3d_nuclei 1675 s, 35.51 dB
-# against 35.50 now); small images, whose epoch is a few steps, gain most from more steps
-# (cell_phase +2.9 dB from 400 to 1200 steps), hence the floor of 1200 steps (about a minute).
+# 28.81 / - / 31.52 / -; cells3d_nuclei took 44 s for 30 visits and 129 s for 100. Balanced was
+# 100 visits, the large images' time (where 300 visits took cells3d_nuclei 1675 s, 35.51 dB
+# against 35.50 then); with the synthesis trained on every other voxel (below) 150 visits take
+# about the time 100 took and gain at the target pairs: cells3d_nuclei 300x 34.62 -> 34.78 dB,
+# 100x 35.77 -> 35.91, drosophila_histone_2dt 300x 32.14 -> 32.50. Small images, whose epoch
+# is a few steps, gain most from more steps (cell_phase +2.9 dB from 400 to 1200 steps), hence
+# the floor of 1200 steps (about a minute).
 # Fast, 50 visits, is at or above the previous default (pe_mlp) on the large 3D and 2D+T images
 # (cells3d_nuclei 34.24 dB, cell_migration_2dt 30.94, hela_3ch 39.45); 1e-2 for the
 # networks and 0.05 (in the synthesis's input units, where a quantisation step is at most one)
