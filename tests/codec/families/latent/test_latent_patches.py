@@ -8,7 +8,7 @@ import torch
 from helpers import load
 from napari_sincs import CompressionConfig
 from napari_sincs.codec.families.latent import FAMILY, plan_for
-from napari_sincs.codec.families.latent.fit import LatentTrainer, _Volume
+from napari_sincs.codec.families.latent.fit import LatentTrainer, _stride, _Volume
 
 
 def _trainer(patch_voxels: int, stride: int = 1) -> LatentTrainer:
@@ -64,3 +64,10 @@ def test_a_step_trains_the_synthesis_on_every_other_voxel_of_y_and_x_from_a_rand
     assert (seen > 0).all(), "over a few epochs every voxel is trained on"
     every = _trainer(patch_voxels=8 * 20 * 20)._picked(box)
     assert [(c.start, c.stop, c.step or 1) for c in every] == [(a, b, 1) for a, b in box.ranges]
+
+
+def test_the_voxel_stride_is_the_presets_from_100x_and_every_voxel_below():
+    assert _stride(CompressionConfig(family="latent", ratio=30)) == 1
+    assert _stride(CompressionConfig(family="latent", ratio=100)) == 2
+    assert _stride(CompressionConfig(family="latent", ratio=300, preset="best")) == 2
+    assert _stride(CompressionConfig(family="latent", ratio=300, preset="fast")) == 1

@@ -403,7 +403,7 @@ def encode_at_ratio(family, job, config):
         config.batch_size,
         config.seed,
         config.learning_rate,
-        presets.PRESETS[config.preset].latent_stride,
+        _stride(config),
     )
     run = _Run(trainer, job, config, bits, head, budget)
     started = time.perf_counter()
@@ -413,6 +413,14 @@ def encode_at_ratio(family, job, config):
     header = job.header(config, design, bits)
     fit_seconds = time.perf_counter() - started
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
+
+
+def _stride(config) -> int:
+    """The preset's voxel stride where the budget is small enough that the finest detail goes
+    anyway (presets.LATENT_STRIDE_MIN_RATIO); every voxel below that ratio."""
+    if config.ratio < presets.LATENT_STRIDE_MIN_RATIO:
+        return 1
+    return presets.PRESETS[config.preset].latent_stride
 
 
 def _check_memory(job, device: torch.device) -> None:
