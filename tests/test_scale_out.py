@@ -14,6 +14,7 @@ import zarr
 import napari_sincs as sincs
 from helpers import FAST, load
 from napari_sincs.cli import main
+from napari_sincs.codec import presets
 from napari_sincs.codec.format.container import SincsFile
 from napari_sincs.codec.training.cluster import threads_per_worker
 
@@ -44,21 +45,35 @@ def _blobs(path) -> list[bytes]:
         return [source.read_blob(i) for i in range(source.n_blobs)]
 
 
-def test_auto_fits_on_the_workers_it_is_given_and_the_latent_family_says_it_cannot(
-    tmp_path, client
-):
-    """The latent family trains in one process: on a cluster "auto" takes a family whose
-    groups fit on the workers, and asking for latent there is an error, not ignored workers."""
+def test_auto_fits_on_the_workers_it_is_given(tmp_path, client):
     data = load("cell_migration_crop.tif")
     auto = FAST.replace(family="auto", steps=60, transfer_steps=20)
     report = sincs.compress(
         data, tmp_path / "auto.sincs", axes="tyx", config=auto, scheduler=client
     )
     assert report.family == "pe_mlp" and report.device.startswith("2 dask workers")
-    target = tmp_path / "latent.sincs"
-    with pytest.raises(sincs.InvalidConfigError, match="leave workers and scheduler unset"):
-        sincs.compress(data, target, axes="tyx", config=auto, family="latent", scheduler=client)
-    assert not target.exists()
+
+
+def test_latent_tiles_trained_on_workers_give_the_file_one_process_gives(tmp_path, client):
+    """Asked for by name on a cluster, the latent family trains its tiles on the workers (two
+    of each colour here); one process training tile by tile with the tasks' one thread writes
+    the same bytes."""
+    data = load("nuclei2d_crop.tif")
+    data = np.ascontiguousarray(np.concatenate([data, data[:, :64]], axis=1))
+    config = FAST.replace(family="latent", saliency="uniform", steps=60, batch_size=None)
+    config = config.replace(ratio=15, block=(64, 64))
+    report = sincs.compress(data, tmp_path / "workers.sincs", config=config, scheduler=client)
+    assert report.family == "latent" and report.device.startswith("2 dask workers")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(presets, "LATENT_WHOLE_MAX_VOXELS", 0)
+            serial = sincs.compress(data, tmp_path / "serial.sincs", config=config)
+    finally:
+        torch.set_num_threads(before)
+    assert serial.groups == 6 and serial.device == "cpu"
+    assert _blobs(tmp_path / "serial.sincs") == _blobs(tmp_path / "workers.sincs")
 
 
 @pytest.mark.slow

@@ -129,6 +129,18 @@ LATENT_AUTO_MIN_BYTES = 2048
 # 434 MB over its loaded array, with about 190 MB that does not grow), rounded up for margin.
 LATENT_BYTES_PER_VOXEL = 32
 LATENT_FIXED_BYTES = 256 << 20
+# Above LATENT_WHOLE_MAX_VOXELS (or where the whole image would not fit in memory) a latent file
+# trains tile by tile (families/latent/tiled.py): its networks on tiles making up about
+# LATENT_SAMPLE_VOXELS, then each tile's latents for the preset's epochs (at least
+# LATENT_TILE_MIN_STEPS steps) on its voxels and, where its neighbours are finished, the
+# voxels within LATENT_TILE_HALO (d, y, x) of its border; where scaling the quantisation steps
+# cannot land the file, the tiles train again at another lambda, at most LATENT_TILED_REFITS
+# times.
+LATENT_WHOLE_MAX_VOXELS = LATENT_AUTO_MAX_VOXELS
+LATENT_SAMPLE_VOXELS = 8_000_000
+LATENT_TILE_MIN_STEPS = 300
+LATENT_TILE_HALO = (2, 16, 16)
+LATENT_TILED_REFITS = 2
 
 # PE-MLP widths: below 8 a network learns little more than a mean; above 256 a group's network
 # costs more to evaluate than a finer block split would.

@@ -49,8 +49,9 @@ def choose_auto(
     bytes_per_voxel: int = 2,
 ) -> str:
     """The family "auto" means for a canonical (t, c, z, y, x) shape at a ratio (presets.py:
-    GRID_UP_TO_RATIO and the LATENT_AUTO settings say why); with `cluster` (dask workers) only
-    families whose groups fit on workers."""
+    GRID_UP_TO_RATIO and the LATENT_AUTO settings say why). With `cluster` (dask workers) not
+    the latent family: on workers it trains tile by tile, which the benchmark has not compared
+    with the PE-MLP on the images where auto would pick it; asked for by name, it runs there."""
     t, _, z, _, _ = shape
     voxels = math.prod(shape)
     fits = voxels * bytes_per_voxel / ratio >= presets.LATENT_AUTO_MIN_BYTES

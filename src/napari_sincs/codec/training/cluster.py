@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,38 +93,39 @@ class ClusterFitter:
         cancel: CancelToken | None = None,
     ) -> Iterator[np.ndarray]:
         """Each chain's weights, in order, while later chains are still training."""
+        tasks = (
+            ChainTask(spec, chain, [load(g) for g in chain], settings, self.device, self.threads)
+            for chain in map(list, chains)
+        )
+        for chain, (weights, loss) in zip(chains, self.map(fit_chain_task, tasks, cancel)):
+            if on_chain is not None:
+                on_chain(chain, loss)
+            yield weights
+
+    def map(
+        self, function: Callable[[Any], Any], tasks: Iterable[Any], cancel: CancelToken | None
+    ) -> Iterator[Any]:
+        """`function(task)` of each task on the workers, in the tasks' order, with at most
+        `in_flight` tasks (and their data) out at once."""
         pending: deque = deque()
-        upcoming = iter(chains)
         try:
-            for chain in upcoming:
-                self._submit(pending, spec, chain, load, settings, cancel)
+            for task in tasks:
+                check(cancel)
+                [handle] = self.client.scatter([task], hash=False)
+                pending.append(self.client.submit(function, handle, pure=False))
                 if len(pending) >= self.in_flight:
-                    yield self._collect(pending, on_chain, cancel)
+                    yield self._collect(pending.popleft(), cancel)
             while pending:
-                yield self._collect(pending, on_chain, cancel)
+                yield self._collect(pending.popleft(), cancel)
         finally:
-            for future, _ in pending:
+            for future in pending:
                 future.cancel()
 
-    def _submit(self, pending, spec, chain, load, settings, cancel) -> None:
-        check(cancel)
-        data = [load(g) for g in chain]
-        task = ChainTask(spec, list(chain), data, settings, self.device, self.threads)
-        [handle] = self.client.scatter([task], hash=False)
-        future = self.client.submit(fit_chain_task, handle, pure=False)
-        pending.append((future, list(chain)))
-
-    def _collect(self, pending, on_chain, cancel) -> np.ndarray:
-        future, chain = pending[0]
+    def _collect(self, future: Any, cancel: CancelToken | None) -> Any:
         while True:
             check(cancel)
             with contextlib.suppress(TimeoutError):
-                weights, loss = future.result(timeout=0.5)
-                break
-        pending.popleft()
-        if on_chain is not None:
-            on_chain(chain, loss)
-        return weights
+                return future.result(timeout=0.5)
 
 
 def threads_per_worker(workers: int) -> int:

@@ -159,18 +159,6 @@ def test_tiles_are_coded_whole_where_slab_streams_would_crowd_the_budget():
     assert _unslabbed_if_tight(spec, plan, raw / 1000).slab == 0
 
 
-def test_an_image_too_large_for_memory_is_refused_before_training(tmp_path, monkeypatch):
-    """The latent family holds the whole image while it trains: where the machine has too
-    little memory free it says so at once, with what to do, and writes nothing."""
-    from napari_sincs.codec.families.latent import fit
-
-    monkeypatch.setattr(fit, "available_bytes", lambda device: 64 << 20)
-    path = tmp_path / "big.sincs"
-    with pytest.raises(sincs.InsufficientMemoryError, match=r"GiB free\. Use family='pe_mlp'"):
-        sincs.compress(load("nuclei2d_crop.tif"), path, config=LATENT.replace(ratio=15))
-    assert not path.exists()
-
-
 def test_the_memory_free_is_known_here():
     from napari_sincs.codec.device import available_bytes
 

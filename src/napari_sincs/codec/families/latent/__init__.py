@@ -51,6 +51,7 @@ class LatentFamily(Family):
     summary = "latent grids entropy-coded by an auto-regressive model, one synthesis network"
     tuning = presets.LATENT
     required = True
+    fits_on_clusters = True
 
     def spec_for(self, plan: GroupPlan) -> LatentSpec:
         spec = LatentSpec(

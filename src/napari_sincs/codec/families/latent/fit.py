@@ -30,7 +30,7 @@ from torch import nn
 from ....progress import FIT, ProgressEvent, check, report
 from ... import presets
 from ...device import available_bytes, pick_device
-from ...errors import InsufficientMemoryError, RatioUnreachableError
+from ...errors import RatioUnreachableError
 from ...format.quantize import quantise_chain
 from ...format.weights import encode_chain
 from ...intensity import normalise
@@ -65,10 +65,29 @@ def _forward(layers: nn.ModuleList, h: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class _Volume:
-    """One volume's normalised values and distortion weights (d, y, x)."""
+    """Normalised values and distortion weights (d, y, x) of a box of one volume's voxels: the
+    whole volume, or a tile and the voxels around it where the file trains tile by tile
+    (tiled.py)."""
 
     values: torch.Tensor
     weights: torch.Tensor | None
+    origin: tuple[int, int, int] = (0, 0, 0)
+    index: int = 0
+    """The geometry's volume these voxels belong to."""
+    tile: tuple[int, int, int] | None = None
+    """The tile whose latents these voxels train (None: every tile of the volume)."""
+
+    @property
+    def voxels(self) -> Box:
+        return Box(tuple((o, o + n) for o, n in zip(self.origin, self.values.shape)))
+
+    def to(self, device: torch.device) -> _Volume:
+        weights = None if self.weights is None else self.weights.to(device)
+        return dataclasses.replace(self, values=self.values.to(device), weights=weights)
+
+    def local(self, cuts: tuple[slice, ...]) -> tuple[slice, ...]:
+        """Where voxels cut in the volume's coordinates lie in `values`."""
+        return tuple(slice(c.start - o, c.stop - o, c.step) for c, o in zip(cuts, self.origin))
 
 
 def _in_steps(values: torch.Tensor, step: torch.Tensor | float) -> torch.Tensor:
@@ -77,10 +96,22 @@ def _in_steps(values: torch.Tensor, step: torch.Tensor | float) -> torch.Tensor:
 
 
 class _Latents:
-    """One volume's latent grids and their Adam state, updated box by box."""
+    """One volume's latent grids (each level's cells in `boxes`: every cell, or those a region of
+    the volume reads) and their Adam state, updated box by box; only the cells in `trainable`
+    (None: all) are updated."""
 
-    def __init__(self, geometry: LatentGeometry, device: torch.device) -> None:
-        self.grids = [torch.zeros(cells, device=device) for cells in geometry.cells]
+    def __init__(
+        self,
+        geometry: LatentGeometry,
+        device: torch.device,
+        boxes: list[Box] | None = None,
+        trainable: list[Box] | None = None,
+    ) -> None:
+        if boxes is None:
+            boxes = [Box(tuple((0, n) for n in cells)) for cells in geometry.cells]
+        self.boxes = boxes
+        self.trainable = trainable
+        self.grids = [torch.zeros(box.shape, device=device) for box in boxes]
         self.first = [torch.zeros_like(g) for g in self.grids]
         self.second = [torch.zeros_like(g) for g in self.grids]
         self.count = [torch.zeros_like(g) for g in self.grids]
@@ -89,8 +120,18 @@ class _Latents:
         """Every grid and Adam state tensor (what a snapshot copies)."""
         return [*self.grids, *self.first, *self.second, *self.count]
 
+    def local(self, level: int, box: Box) -> tuple[slice, ...]:
+        """Where the cells of `box` (the level's coordinates) lie in its grid."""
+        return box.within(self.boxes[level].starts)
+
     def step(self, level: int, box: Box, grad: torch.Tensor, lr: float) -> None:
-        index = box.slices
+        if self.trainable is not None:
+            kept = box.intersection(self.trainable[level])
+            if kept is None:
+                return
+            grad = grad[kept.within(box.starts)]
+            box = kept
+        index = self.local(level, box)
         b1, b2 = ADAM_BETAS
         first = self.first[level][index].mul_(b1).add_(grad, alpha=1 - b1)
         second = self.second[level][index].mul_(b2).addcmul_(grad, grad, value=1 - b2)
@@ -102,13 +143,18 @@ class _Latents:
         self.second[level][index] = second
         self.count[level][index] = count
 
-    def rounded(self, level: int, step: float) -> np.ndarray:
-        """The level's latents in quantisation steps, as the file codes them."""
-        return _in_steps(self.grids[level], step).cpu().numpy().astype(np.int64)
+    def rounded(self, level: int, step: float, box: Box) -> np.ndarray:
+        """The cells of `box` at a level in quantisation steps, as the file codes them."""
+        values = self.grids[level][self.local(level, box)]
+        return _in_steps(values, step).cpu().numpy().astype(np.int64)
 
 
 class LatentTrainer:
-    """The latents of every volume, the two networks, and one training step."""
+    """The latents of every volume (or region of one), the two networks, and one training step.
+
+    `frozen`: the networks and quantisation steps are fixed (load them with `take_networks`)
+    and only the cells of each region's own tile train, the others read as they were set; the
+    distortion's weights are then normalised by the file's `weight_mean`, not the regions'."""
 
     def __init__(
         self,
@@ -120,6 +166,8 @@ class LatentTrainer:
         seed: int,
         learning_rate: float,
         stride: int = 1,
+        frozen: bool = False,
+        weight_mean: float | None = None,
     ) -> None:
         self.spec = spec
         self.stride = stride
@@ -132,13 +180,19 @@ class LatentTrainer:
             self.arm = _mlp(spec.arm_shapes).to(device)
         mean = float(np.mean([v.values.mean().item() for v in volumes]))
         weighted = [v.weights for v in volumes if v.weights is not None]
-        self.weight_mean = float(np.mean([w.mean().item() for w in weighted])) if weighted else 1.0
+        if weight_mean is None:
+            weight_mean = float(np.mean([w.mean().item() for w in weighted])) if weighted else 1.0
+        self.weight_mean = weight_mean
         with torch.no_grad():
             self.synthesis[-1].bias.fill_(mean)
             self.arm[-1].weight.mul_(0.1)
             self.arm[-1].bias.zero_()
         self.log_steps = nn.Parameter(torch.zeros(spec.levels, device=device))
-        self.latents = [_Latents(geometry, device) for _ in volumes]
+        self.latents = [self._latents_of(volume, frozen) for volume in volumes]
+        if frozen:
+            for parameter in (*self.synthesis.parameters(), *self.arm.parameters()):
+                parameter.requires_grad_(False)
+            self.log_steps.requires_grad_(False)
         networks = [*self.synthesis.parameters(), *self.arm.parameters()]
         self.optimiser = torch.optim.Adam(
             [
@@ -149,13 +203,46 @@ class LatentTrainer:
         )
         self.generator = np.random.default_rng(seed)
         self.noise = torch.Generator(device=device).manual_seed(seed)
-        depth = geometry.extents[0]
-        pd = min(depth, 8) if geometry.dims == 3 else 1
-        side = max(8, int(math.sqrt(patch_voxels / pd)))
-        self.pieces = [_pieces(e, p) for e, p in zip(geometry.extents, (pd, side, side))]
-        self.patch = tuple(max(b - a for a, b in axis) for axis in self.pieces)
+        self.pieces = [self._pieces_of(volume.voxels, patch_voxels) for volume in volumes]
         self.queue: list[tuple[int, Box]] = []
         self.scale = [math.prod(cells) / math.prod(geometry.extents) for cells in geometry.cells]
+
+    def _latents_of(self, volume: _Volume, frozen: bool) -> _Latents:
+        """A volume's latents: every cell of a whole volume; for a region, the cells its voxels
+        and their contexts read, of which only its tile's train where `frozen`."""
+        geometry = self.geometry
+        if volume.tile is None:
+            return _Latents(geometry, self.device)
+        boxes = self.windows(geometry, volume.voxels)[1]
+        trainable = None
+        if frozen:
+            trainable = [geometry.tile_box(volume.tile, level) for level in range(geometry.levels)]
+        return _Latents(geometry, self.device, boxes, trainable)
+
+    def _pieces_of(self, voxels: Box, patch_voxels: int) -> list[list[tuple[int, int]]]:
+        """Each axis of a box of voxels cut into the patches an epoch visits."""
+        depth = voxels.shape[0]
+        pd = min(depth, 8) if self.geometry.dims == 3 else 1
+        side = max(8, int(math.sqrt(patch_voxels / pd)))
+        return [
+            [(start + a, start + b) for a, b in _pieces(extent, p)]
+            for (start, _), extent, p in zip(voxels.ranges, voxels.shape, (pd, side, side))
+        ]
+
+    def networks(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The networks and quantisation steps, on the CPU (to send to a worker)."""
+        return {
+            "synthesis": {k: v.cpu() for k, v in self.synthesis.state_dict().items()},
+            "arm": {k: v.cpu() for k, v in self.arm.state_dict().items()},
+            "log_steps": {"": self.log_steps.detach().cpu()},
+        }
+
+    def take_networks(self, networks: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Networks and quantisation steps from `networks()` of a trainer of the same spec."""
+        self.synthesis.load_state_dict(networks["synthesis"])
+        self.arm.load_state_dict(networks["arm"])
+        with torch.no_grad():
+            self.log_steps.copy_(networks["log_steps"][""])
 
     def quantisation_steps(self, scale: float = 1.0) -> list[float]:
         """Each level's quantisation step in the synthesis's input units, times `scale`."""
@@ -202,7 +289,7 @@ class LatentTrainer:
 
     @property
     def patches_per_epoch(self) -> int:
-        return len(self.volumes) * math.prod(len(axis) for axis in self.pieces)
+        return sum(math.prod(len(axis) for axis in pieces) for pieces in self.pieces)
 
     def _patch(self) -> tuple[int, Box]:
         """The next patch of an epoch: every volume cut into equal pieces, visited in a random
@@ -213,17 +300,17 @@ class LatentTrainer:
         if not self.queue:
             boxes = [
                 (volume, Box(ranges))
-                for volume in range(len(self.volumes))
-                for ranges in itertools.product(*self.pieces)
+                for volume, pieces in enumerate(self.pieces)
+                for ranges in itertools.product(*pieces)
             ]
             self.queue = [boxes[i] for i in self.generator.permutation(len(boxes))]
         return self.queue.pop()
 
-    def _windows(self, voxels: Box) -> tuple[list[Box], list[Box]]:
-        """Per level: the cells the patch interpolates (`own`), and the cells its contexts
+    @staticmethod
+    def windows(geometry: LatentGeometry, voxels: Box) -> tuple[list[Box], list[Box]]:
+        """Per level: the cells a box of voxels interpolates (`own`), and the cells its contexts
         also read (`needed`: own's neighbours within the context's reach and the finer level's
         parents around)."""
-        geometry = self.geometry
         own = [geometry.window(level, voxels) for level in range(geometry.levels)]
         margin = reach(geometry.dims, geometry.context)
         needed = []
@@ -244,11 +331,12 @@ class LatentTrainer:
         bits per voxel of the patch's latents rounded, without noise)."""
         geometry = self.geometry
         volume, voxels = self._patch()
-        own, needed = self._windows(voxels)
+        own, needed = self.windows(geometry, voxels)
         picked = self._picked(voxels)
-        grids = self.latents[volume].grids
+        latents = self.latents[volume]
         leaves = [
-            grids[level][box.slices].clone().requires_grad_() for level, box in enumerate(needed)
+            latents.grids[level][latents.local(level, box)].clone().requires_grad_()
+            for level, box in enumerate(needed)
         ]
         steps = self.log_steps.exp()
         quantised = [
@@ -268,10 +356,10 @@ class LatentTrainer:
             features.append(separable(matrices, local).reshape(-1))
         predicted = _forward(self.synthesis, torch.stack(features) * steps[:, None])[0]
         data = self.volumes[volume]
-        target = data.values[picked].reshape(-1)
+        target = data.values[data.local(picked)].reshape(-1)
         error = (predicted - target) ** 2
         if data.weights is not None:
-            weight = data.weights[picked].reshape(-1)
+            weight = data.weights[data.local(picked)].reshape(-1)
             # the whole file's weighted error in expectation: dividing by the patch's own
             # weights gave a patch of background the weight of one full of beads
             distortion = (weight * error).sum() / (self.weight_mean * weight.numel())
@@ -289,7 +377,7 @@ class LatentTrainer:
         latent_lr = presets.LATENT_LEARNING_RATE * lr_factor
         for level, (leaf, box) in enumerate(zip(leaves, needed)):
             if leaf.grad is not None:
-                self.latents[volume].step(level, box, leaf.grad, latent_lr)
+                latents.step(level, box, leaf.grad, latent_lr)
         if not measure:
             return float(distortion.detach()), float(rate.detach()), None
         with torch.no_grad():
@@ -394,7 +482,14 @@ def encode_at_ratio(family, job, config):
             f"{job.raw_bytes / (fixed * 1.5):.0f}, or use family='pe_mlp'."
         )
     device = pick_device(config.device)
-    _check_memory(job, device)
+    started = time.perf_counter()
+    if not trains_whole(job, device):
+        from .tiled import fit_tiled
+
+        blobs, attempt = fit_tiled(spec, geometry, job, config, bits, head, budget, device)
+        header = job.header(config, design, bits)
+        where = str(device) if job.fitter is None else job.fitter.describe()
+        return Encoded(header, blobs, attempt, time.perf_counter() - started, where)
     trainer = LatentTrainer(
         spec,
         geometry,
@@ -406,7 +501,6 @@ def encode_at_ratio(family, job, config):
         _stride(config),
     )
     run = _Run(trainer, job, config, bits, head, budget)
-    started = time.perf_counter()
     steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
     run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
     blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
@@ -423,20 +517,16 @@ def _stride(config) -> int:
     return presets.PRESETS[config.preset].latent_stride
 
 
-def _check_memory(job, device: torch.device) -> None:
-    """Refuse, before training, an image whose training would not fit in memory: the
-    family holds every volume, its saliency weights and every latent with its optimiser state
-    at once, where the PE-MLP loads one group at a time."""
-    needed = presets.LATENT_BYTES_PER_VOXEL * math.prod(job.shape) + presets.LATENT_FIXED_BYTES
+def trains_whole(job, device: torch.device) -> bool:
+    """Whether the image trains whole, every volume and latent in memory at once: up to
+    presets.LATENT_WHOLE_MAX_VOXELS where the memory holds it; tile by tile (tiled.py) above,
+    and wherever dask workers are given (they train the tiles)."""
+    voxels = math.prod(job.shape)
+    if job.fitter is not None or voxels > presets.LATENT_WHOLE_MAX_VOXELS:
+        return False
     available = available_bytes(device)
-    if available is not None and needed > available:
-        where = "GPU" if device.type == "cuda" else "machine"
-        raise InsufficientMemoryError(
-            f"the latent family trains the whole image in memory: about {needed / 2**30:.1f} GiB "
-            f"for these {math.prod(job.shape) / 1e6:.0f} Mvoxel, and the {where} has "
-            f"{available / 2**30:.1f} GiB free. Use family='pe_mlp', which fits one group "
-            "at a time, or compress a crop or a time range."
-        )
+    needed = presets.LATENT_BYTES_PER_VOXEL * voxels + presets.LATENT_FIXED_BYTES
+    return available is None or needed <= available
 
 
 def _steps(trainer: LatentTrainer, preset: presets.Preset) -> int:
@@ -505,6 +595,9 @@ class _Run:
         self.head = head
         self.budget = budget
         self.voxels = trainer.geometry.voxel_count()
+        self.trained = sum(volume.values.numel() for volume in trainer.volumes)
+        self.shown: tuple[int, int | None] = (0, None)
+        """Steps reported before this training's, and of the whole fit (None: this training's)."""
         tiles = _tile_bytes(trainer.geometry)
         fixed = head + _network_bytes(trainer.spec, bits) + tiles
         self.target = 8 * (budget - fixed) * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
@@ -523,7 +616,7 @@ class _Run:
         networks = len(blobs[0])
         coded = 8 * (blobs.total - networks)
         if self.rounded and log_scale == 0.0:
-            self.correction = coded / (self.rounded * self.voxels)
+            self.correction = coded / (self.rounded * self.trained)
         budget = 8 * (self.budget - self.head - networks)
         self.target = budget * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         return blobs
@@ -561,34 +654,47 @@ class _Run:
                 self.code()
             if step % presets.CHECK_EVERY == 0 or step == steps:
                 check(self.job.cancel)
-                event = ProgressEvent(0, 1, step, steps, distortion, FIT, attempt)
+                before, total = self.shown
+                event = ProgressEvent(0, 1, before + step, total or steps, distortion, FIT, attempt)
                 report(self.job.progress, event)
 
 
 def _code(
     trainer: LatentTrainer, spec: LatentSpec, geometry: LatentGeometry, bits: float, scale: float
 ):
-    """The networks' blob and every tile's latents blob, coded with the exact entropy model, the
+    """The networks' blob and the latents blob of every tile the trainer holds whole (every
+    tile of the file, or each region's own), coded with the exact entropy model, the
     quantisation steps scaled by `scale`."""
+    steps = trainer.quantisation_steps(scale)
+    if all(volume.tile is None for volume in trainer.volumes):
+        held = [(geometry.volume_of(g), geometry.tile_of(g)) for g in geometry.plan]
+    else:
+        held = [(i, volume.tile) for i, volume in enumerate(trainer.volumes)]
+    tiles = (
+        (
+            tile,
+            [
+                trainer.latents[volume].rounded(level, steps[level], geometry.tile_box(tile, level))
+                for level in range(spec.levels)
+            ],
+        )
+        for volume, tile in held
+    )
+    return code_tiles(trainer.network_vector(scale), spec, geometry, bits, tiles)
+
+
+def code_tiles(network_vector: np.ndarray, spec: LatentSpec, geometry: LatentGeometry, bits, tiles):
+    """The networks' blob, then one blob for each (tile, its integer cells per level) of
+    `tiles`, in their order."""
     from ...encode.spill import Spill
 
     shapes = spec.parameter_shapes
-    quantised = quantise_chain(trainer.network_vector(scale)[None], shapes, bits)
+    quantised = quantise_chain(network_vector[None], shapes, bits)
     weights = quantised.dequantise(shapes, np.float64)[0]
     _, arm_tensors = network_tensors(spec, weights)
     arm = ExactArm(arm_tensors, torch.device("cpu"))
     blobs = Spill()
     blobs.append(encode_chain(quantised, shapes, residual=False))
-    steps = trainer.quantisation_steps(scale)
-    rounded = [
-        [latents.rounded(level, steps[level]) for level in range(spec.levels)]
-        for latents in trainer.latents
-    ]
-    for group in geometry.plan:
-        tile = geometry.tile_of(group)
-        volume = rounded[geometry.volume_of(group)]
-        cells = [
-            volume[level][geometry.tile_box(tile, level).slices] for level in range(spec.levels)
-        ]
+    for tile, cells in tiles:
         blobs.append(encode_tile(geometry, arm, tile, cells))
     return blobs

@@ -1,0 +1,405 @@
+"""Training a latent file tile by tile, so that memory holds a few tiles and not the image.
+
+Where an image is too large to train whole (fit.trains_whole), the networks, quantisation
+steps and lambda are first fitted on a sample of tiles spread over the image, as the whole
+image trains (lambda steered so that the sample's coded tiles meet the budget per voxel). They
+are then fixed, and each tile's latents train on their own: on the tile's voxels and, where its
+neighbours are finished, on the voxels within presets.LATENT_TILE_HALO of its border (they read
+its latents too), with the neighbours' latents fixed. Tiles go in 2**dims colours, the parity of
+the tile's index along each axis, trained colour after colour: a tile reads the latents of tiles
+of earlier colours only (later ones read as zeros), so the tiles of one colour do not depend on
+each other nor on the order they train in, and a tile of the last colour has every neighbour
+finished. Finished latents wait on disk (one memory-mapped grid per volume and level) until the
+file is coded; the file lands in its budget by scaling its quantisation steps over them
+(landing.py), and where that is not enough every tile trains again at another lambda.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ....progress import FIT, ProgressEvent, check, report
+from ... import presets
+from ...device import available_bytes, pick_device
+from ...errors import InsufficientMemoryError
+from ...intensity import normalise
+from .coding import Q_MAX
+from .fit import LatentTrainer, _cosine, _Run, _Volume, code_tiles
+from .geometry import Box, LatentGeometry
+from .landing import LAMBDA_MIN, _in_band, _largest, _next_lambda, scale_tries
+from .spec import LatentSpec
+
+log = logging.getLogger(__name__)
+
+Tile = tuple[int, tuple[int, int, int]]
+"""(volume, tile index along d, y, x)."""
+
+
+def all_tiles(geometry: LatentGeometry) -> list[Tile]:
+    """Every tile of every volume, in the order they train: colour by colour."""
+    tiles = [
+        (volume, tile)
+        for volume in range(geometry.volumes)
+        for tile in itertools.product(*(range(n) for n in geometry.tiles))
+    ]
+    return sorted(tiles, key=lambda item: _colour(item[1]))
+
+
+def sample_tiles(geometry: LatentGeometry, voxels: int) -> list[Tile]:
+    """Tiles spread evenly over the volumes, about `voxels` of them (at least one tile)."""
+    tiles = [
+        (volume, tile)
+        for volume in range(geometry.volumes)
+        for tile in itertools.product(*(range(n) for n in geometry.tiles))
+    ]
+    count = max(1, min(len(tiles), voxels // math.prod(geometry.tile)))
+    return [tiles[(2 * i + 1) * len(tiles) // (2 * count)] for i in range(count)]
+
+
+def tile_voxels(geometry: LatentGeometry, tile: tuple[int, int, int]) -> Box:
+    return Box(
+        tuple(
+            (j * size, min(extent, (j + 1) * size))
+            for j, size, extent in zip(tile, geometry.tile, geometry.extents)
+        )
+    )
+
+
+def training_voxels(geometry: LatentGeometry, tile: tuple[int, int, int]) -> Box:
+    """The voxels a tile's latents train on: its own, and along every axis where its parity is
+    odd (both neighbours along it are of an earlier colour, so finished) the halo on both sides."""
+    own = tile_voxels(geometry, tile)
+    return Box(
+        tuple(
+            (max(0, a - halo), min(extent, b + halo)) if j % 2 else (a, b)
+            for (a, b), j, halo, extent in zip(
+                own.ranges, tile, presets.LATENT_TILE_HALO, geometry.extents
+            )
+        )
+    )
+
+
+def _colour(tile: tuple[int, int, int]) -> tuple[int, ...]:
+    return tuple(j % 2 for j in tile)
+
+
+def read_region(job, geometry: LatentGeometry, volume: int, voxels: Box, tile) -> _Volume:
+    """A box of a volume's voxels, normalised, with their saliency weights: one read of the
+    source."""
+    plan = geometry.plan
+    channel, phase = divmod(volume, plan.time_groups)
+    (d0, d1), (y0, y1), (x0, x1) = voxels.ranges
+    step = plan.time_groups
+    if geometry.d_axis == "z":
+        frames, planes = slice(phase, None, step), slice(d0, d1)
+    else:
+        frames, planes = slice(phase + d0 * step, phase + (d1 - 1) * step + 1, step), slice(None)
+    index = (frames, channel, planes, slice(y0, y1), slice(x0, x1))
+    values = normalise(np.ascontiguousarray(job.array5d[index]), job.lo[channel], job.hi[channel])
+    weights = job.saliency.weights(values, channel, index)
+    shape = voxels.shape
+    if weights is not None:
+        weights = torch.from_numpy(np.asarray(weights, np.float32).reshape(shape))
+    return _Volume(
+        torch.from_numpy(values.reshape(shape)),
+        weights,
+        voxels.starts,
+        volume,
+        tile,
+    )
+
+
+class LatentStore:
+    """Finished tiles' latents on disk, one memory-mapped float32 grid per volume and level."""
+
+    def __init__(self, geometry: LatentGeometry, folder: Path) -> None:
+        self.geometry = geometry
+        self.grids = [
+            [
+                np.memmap(folder / f"{volume}-{level}.f32", np.float32, "w+", shape=cells)
+                for level, cells in enumerate(geometry.cells)
+            ]
+            for volume in range(geometry.volumes)
+        ]
+
+    def read(self, volume: int, level: int, box: Box, colour: tuple[int, ...]) -> np.ndarray:
+        """The cells of `box`, those of tiles of `colour` or later read as zeros."""
+        values = np.array(self.grids[volume][level][box.slices])
+        for tile in self.geometry.tiles_meeting(level, box):
+            if _colour(tile) >= colour:
+                shared = box.intersection(self.geometry.tile_box(tile, level))
+                values[shared.within(box.starts)] = 0.0
+        return values
+
+    def write(self, volume: int, level: int, box: Box, values: np.ndarray) -> None:
+        self.grids[volume][level][box.slices] = values
+
+    def close(self) -> None:
+        """Unmap the grids (their files can then be removed, on Windows too)."""
+        for grids in self.grids:
+            for grid in grids:
+                grid._mmap.close()
+        self.grids = []
+
+    def rounded(self, volume: int, tile, steps: list[float]) -> list[np.ndarray]:
+        """A tile's cells per level in quantisation steps, as the file codes them."""
+        return [
+            np.clip(
+                np.round(self.grids[volume][level][self.geometry.tile_box(tile, level).slices] / s),
+                -Q_MAX,
+                Q_MAX,
+            ).astype(np.int64)
+            for level, s in enumerate(steps)
+        ]
+
+
+@dataclass(frozen=True)
+class TileTask:
+    """Everything that trains one tile's latents, in this process or on a dask worker."""
+
+    spec: LatentSpec
+    geometry: LatentGeometry
+    region: _Volume
+    known: list[np.ndarray]
+    """Each level's cells the region reads, as the store held them."""
+    networks: dict
+    weight_mean: float
+    lam: float
+    seed: int
+    batch_size: int
+    learning_rate: float
+    stride: int
+    steps: int | None
+    epochs: int
+    device: str
+    threads: int
+
+
+def train_tile(task: TileTask, watch: Callable[[int, int, float], None] | None = None):
+    """A tile's own cells per level, trained (`watch(step, steps, distortion)` hears of the
+    steps: in this process, to report progress and stop on cancel). With the task's thread
+    count, whatever runs it: the same latents, bit for bit, in this process and on a worker."""
+    with torch_threads(task.threads):
+        device = pick_device(task.device)
+        region = task.region.to(device)
+        trainer = LatentTrainer(
+            task.spec,
+            task.geometry,
+            [region],
+            device,
+            task.batch_size,
+            task.seed,
+            task.learning_rate,
+            task.stride,
+            frozen=True,
+            weight_mean=task.weight_mean,
+        )
+        trainer.take_networks(task.networks)
+        latents = trainer.latents[0]
+        for grid, known in zip(latents.grids, task.known):
+            grid.copy_(torch.from_numpy(known))
+        steps = task.steps or max(
+            presets.LATENT_TILE_MIN_STEPS, task.epochs * trainer.patches_per_epoch
+        )
+        for step in range(1, steps + 1):
+            progress = step / steps
+            noisy = progress <= presets.LATENT_NOISE_FRACTION
+            distortion, _, _ = trainer.step(task.lam, _cosine(progress), noisy, measure=False)
+            if watch is not None and (step % presets.CHECK_EVERY == 0 or step == steps):
+                watch(step, steps, distortion)
+        return [
+            latents.grids[level][latents.local(level, task.geometry.tile_box(region.tile, level))]
+            .cpu()
+            .numpy()
+            for level in range(task.geometry.levels)
+        ]
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch at `count` threads (CPU float reductions split with the thread count: a fit is
+    reproduced bit for bit at the same count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class TiledFit:
+    """The tile-by-tile fit of one file: the sample's trained networks (`run`, a fit._Run), and
+    every tile's latents trained at a lambda (in this process, or on the job's dask workers),
+    coded, and landed in the budget."""
+
+    def __init__(self, run: _Run, stride: int, folder: Path) -> None:
+        self.run = run
+        self.networks = run.trainer
+        self.geometry = run.trainer.geometry
+        self.stride = stride
+        self.store = LatentStore(self.geometry, folder)
+        self.tiles = all_tiles(self.geometry)
+        self.fitter = run.job.fitter
+
+    def task(self, volume: int, tile: tuple[int, int, int], lam: float) -> TileTask:
+        """A tile's task: its voxels with their halo, its neighbours' latents as the store
+        holds them, the fixed networks."""
+        run, geometry = self.run, self.geometry
+        config = run.config
+        region = read_region(run.job, geometry, volume, training_voxels(geometry, tile), tile)
+        boxes = LatentTrainer.windows(geometry, region.voxels)[1]
+        known = [
+            self.store.read(volume, level, box, _colour(tile)) for level, box in enumerate(boxes)
+        ]
+        seed = int(np.random.SeedSequence((config.seed, volume, *tile)).generate_state(1)[0])
+        fitter = self.fitter
+        return TileTask(
+            self.networks.spec,
+            geometry,
+            region,
+            known,
+            self.networks.networks(),
+            self.networks.weight_mean,
+            lam,
+            seed,
+            config.batch_size,
+            config.learning_rate,
+            self.stride,
+            config.steps,
+            presets.PRESETS[config.preset].latent_epochs,
+            config.device if fitter is not None else str(self.networks.device),
+            fitter.threads if fitter is not None else torch.get_num_threads(),
+        )
+
+    def train_tiles(self, lam: float, attempt: int) -> None:
+        """Every tile's latents at `lam`, colour by colour, into the store."""
+        run = self.run
+        before, total = run.shown
+        done = 0
+
+        def watch(step: int, steps: int, distortion: float) -> None:
+            check(run.job.cancel)
+            reached = before + (done + step / steps) / len(self.tiles) * (total - before)
+            event = ProgressEvent(0, 1, int(reached), total, distortion, FIT, attempt)
+            report(run.job.progress, event)
+
+        for _, members in itertools.groupby(self.tiles, key=lambda item: _colour(item[1])):
+            members = list(members)
+            tasks = (self.task(volume, tile, lam) for volume, tile in members)
+            if self.fitter is None:
+                results = (train_tile(task, watch) for task in tasks)
+            else:
+                results = self.fitter.map(train_tile, tasks, run.job.cancel)
+            for (volume, tile), cells in zip(members, results):
+                for level, values in enumerate(cells):
+                    self.store.write(volume, level, self.geometry.tile_box(tile, level), values)
+                done += 1
+                if self.fitter is not None:
+                    watch(1, 1, float("nan"))
+
+    def code(self, log_scale: float = 0.0):
+        """The file's blobs from the store, every quantisation step scaled by exp(log_scale)."""
+        scale = math.exp(log_scale)
+        steps = self.networks.quantisation_steps(scale)
+        geometry = self.geometry
+        held = ((geometry.volume_of(g), geometry.tile_of(g)) for g in geometry.plan)
+        tiles = ((tile, self.store.rounded(volume, tile, steps)) for volume, tile in held)
+        vector = self.networks.network_vector(scale)
+        blobs = code_tiles(vector, self.networks.spec, geometry, self.run.bits, tiles)
+        self.run.size = self.run.head + blobs.total
+        return blobs
+
+    def land(self, lam: float):
+        """The file's blobs within its budget (in the band under it where it gets there), and
+        how many times the tiles trained."""
+        run = self.run
+        budget = run.budget
+        low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
+        aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
+        trained, candidates = [], []
+        for attempt in range(1, presets.LATENT_TILED_REFITS + 2):
+            if trained:
+                lam = math.exp(_next_lambda(trained, aim))
+            self.train_tiles(lam, attempt)
+            blobs = self.code()
+            log.info("tiled latent file: %d bytes at lambda %.3g", run.size, lam)
+            trained.append((math.log(lam), math.log(run.size), blobs))
+
+            def coder(log_scale: float):
+                blobs = self.code(log_scale)
+                return math.log(run.size), blobs
+
+            tries = scale_tries(coder, trained[-1][1:], low, budget)
+            candidates += tries
+            landed = _in_band(tries, low, budget)
+            if landed is not None:
+                return landed, attempt
+            if run.size < low and lam <= LAMBDA_MIN:
+                break
+        return _largest(candidates, budget, run.config.ratio), len(trained)
+
+
+def fit_tiled(spec: LatentSpec, geometry: LatentGeometry, job, config, bits, head, budget, device):
+    """Fit a file tile by tile (the module's docstring); its blobs and how many fits it took."""
+    from .fit import _steps, _stride
+
+    sample = sample_tiles(geometry, presets.LATENT_SAMPLE_VOXELS)
+    _check_memory(geometry, sample, device)
+    volumes = [
+        read_region(job, geometry, volume, tile_voxels(geometry, tile), tile).to(device)
+        for volume, tile in sample
+    ]
+    stride = _stride(config)
+    trainer = LatentTrainer(
+        spec,
+        geometry,
+        volumes,
+        device,
+        config.batch_size,
+        config.seed,
+        config.learning_rate,
+        stride,
+    )
+    run = _Run(trainer, job, config, bits, head, budget)
+    steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
+    run.shown = (0, 2 * steps)
+    threads = torch.get_num_threads() if job.fitter is None else job.fitter.threads
+    with torch_threads(threads):
+        run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
+    log.info("networks fitted on %d tiles; lambda %.3g", len(sample), run.lam)
+    run.shown = (steps, 2 * steps)
+    with tempfile.TemporaryDirectory(prefix="sincs-latents-", ignore_cleanup_errors=True) as folder:
+        tiled = TiledFit(run, stride, Path(folder))
+        try:
+            return tiled.land(run.lam)
+        finally:
+            tiled.store.close()
+
+
+def _check_memory(geometry: LatentGeometry, sample: list[Tile], device: torch.device) -> None:
+    """Refuse, before training, a fit whose sample of tiles (or one tile with its halo) would
+    not fit in memory."""
+    largest = max(
+        training_voxels(geometry, tile).size
+        for tile in itertools.product(*(range(min(n, 2)) for n in geometry.tiles))
+    )
+    sampled = sum(tile_voxels(geometry, tile).size for _, tile in sample)
+    needed = presets.LATENT_BYTES_PER_VOXEL * max(largest, sampled) + presets.LATENT_FIXED_BYTES
+    available = available_bytes(device)
+    if available is not None and needed > available:
+        where = "GPU" if device.type == "cuda" else "machine"
+        raise InsufficientMemoryError(
+            f"the latent family needs about {needed / 2**30:.1f} GiB to train even tile by tile, "
+            f"and the {where} has {available / 2**30:.1f} GiB free. Close other programs, use "
+            "family='pe_mlp' (one group at a time), or compress a crop or a time range."
+        )
