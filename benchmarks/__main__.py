@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     bounded.set_defaults(run=_bounded)
 
     memory = commands.add_parser("memory", help="peak memory compressing 1 GB and 4 GB stacks")
+    memory.add_argument(
+        "--family", choices=("auto", "latent"), default="auto", help="the network family"
+    )
     memory.set_defaults(run=_memory)
 
     kills = commands.add_parser("kills", help="SIGKILL compressions, count what is left")
@@ -219,7 +222,9 @@ def _kills(args: argparse.Namespace) -> int:
 def _memory(args: argparse.Namespace) -> int:
     from .memory import measure_memory
 
-    return _print_and_write(measure_memory(args.data), "memory", "Peak memory against input size")
+    rows = measure_memory(args.data, args.family)
+    out = "memory" if args.family == "auto" else f"memory_{args.family}"
+    return _print_and_write(rows, out, f"Peak memory against input size ({args.family})")
 
 
 ABLATION_IMAGES = {
