@@ -180,7 +180,7 @@ class TileTask:
     learning_rate: float
     stride: int
     steps: int | None
-    epochs: int
+    epochs: float
     device: str
     threads: int
 
@@ -209,7 +209,7 @@ def train_tile(task: TileTask, watch: Callable[[int, int, float], None] | None =
         for grid, known in zip(latents.grids, task.known):
             grid.copy_(torch.from_numpy(known))
         steps = task.steps or max(
-            presets.LATENT_TILE_MIN_STEPS, task.epochs * trainer.patches_per_epoch
+            presets.LATENT_TILE_MIN_STEPS, round(task.epochs * trainer.patches_per_epoch)
         )
         for step in range(1, steps + 1):
             progress = step / steps
@@ -276,7 +276,7 @@ class TiledFit:
             config.learning_rate,
             self.stride,
             config.steps,
-            presets.PRESETS[config.preset].latent_epochs,
+            presets.PRESETS[config.preset].latent_epochs * presets.LATENT_TILE_EPOCHS,
             config.device if fitter is not None else str(self.networks.device),
             fitter.threads if fitter is not None else torch.get_num_threads(),
         )
