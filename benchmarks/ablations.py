@@ -305,6 +305,10 @@ LATENT_VARIANTS = {
     "defaults": ({}, {}),
     "d halves with y, x": ({"LATENT_D_LAG": 0}, {}),
     "one tile": ({}, {"block": "whole"}),
+    "tiles trained apart (networks on a sample, then each tile)": (
+        {"LATENT_WHOLE_MAX_VOXELS": 0},
+        {},
+    ),
     "lambda fixed in training": ({"LATENT_LAMBDA_GAIN": 0.0}, {}),
     "context: parent only of the coarser level": ({"LATENT_CONTEXT": "parent"}, {}),
     "context: none of its own level": ({"LATENT_CONTEXT": "coarse"}, {}),
@@ -337,9 +341,10 @@ def latent_parts(dataset: Dataset) -> list[dict]:
     for label, (tuning, settings) in LATENT_VARIANTS.items():
         if "LATENT_D_LAG" in tuning and whole[0] == 1 and layout.canonical_shape[0] == 1:
             continue
+        tiled = "LATENT_WHOLE_MAX_VOXELS" in tuning or settings.get("block") == "whole"
+        if tiled and _one_tile(layout.canonical_shape):
+            continue
         if settings.get("block") == "whole":
-            if _one_tile(layout.canonical_shape):
-                continue
             settings = {"block": tuple(max(2, n) for n in whole)}
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder, presets.overridden(**tuning):

@@ -133,16 +133,20 @@ def test_a_tile_trains_on_its_halo_only_where_its_neighbours_are_finished():
 def test_a_tile_reads_finished_neighbours_and_zeros_for_the_rest(tmp_path):
     geometry = _geometry((1, 1, 1, 128, 128), (64, 64))
     store = tiled.LatentStore(geometry, tmp_path)
-    level = 0
-    for _, tile in tiled.all_tiles(geometry):
-        box = geometry.tile_box(tile, level)
-        store.write(0, level, box, np.full(box.shape, 1.0 + tile[1] * 2 + tile[2], np.float32))
-    whole = Box(tuple((0, n) for n in geometry.cells[level]))
-    seen = store.read(0, level, whole, tiled._colour((0, 1, 0)))
-    half = geometry.tile_cells[level][1]
+    for _, tile in tiled.all_tiles(geometry)[:3]:
+        cells = [
+            np.full(geometry.tile_box(tile, level).shape, 1.0 + tile[1] * 2 + tile[2], np.float32)
+            for level in range(geometry.levels)
+        ]
+        store.write(0, tile, cells)
+    whole = [Box(tuple((0, n) for n in cells)) for cells in geometry.cells]
+    seen = store.read(0, whole, tiled._colour((0, 1, 0)))[0]
+    half = geometry.tile_cells[0][1]
     assert (seen[:, :half, :half] == 1).all() and (seen[:, :half, half:] == 2).all()
     assert (seen[:, half:, :] == 0).all(), "tiles of its colour and later read as zeros"
-    store.close()
+    last = store.read(0, whole, tiled._colour((0, 1, 1)))[0]
+    assert (last[:, half:, :half] == 3).all() and (last[:, half:, half:] == 0).all(), "unfinished"
+    assert (store.rounded(0, (0, 0, 1), [0.5] * geometry.levels)[0] == 4).all(), "in steps"
 
 
 def test_an_image_too_large_for_memory_even_tile_by_tile_is_refused(tmp_path, monkeypatch):

@@ -4,8 +4,9 @@ the class of Cool-chic and C3).
 
 geometry.py: volumes, levels and tiles; context.py: what the entropy model sees; probability.py:
 exact probability tables; coding.py: a tile's range-coded blob; reader.py: decoding regions;
-fit.py: training and lambda steered to the budget, landing.py: a trained fit landed in its budget
-(both imported only to compress).
+fit.py: training and lambda steered to the budget, landing.py: a trained fit landed in its budget,
+tiled.py: training tile by tile (images too large to train whole, dask workers); all three
+imported only to compress.
 """
 
 from __future__ import annotations
