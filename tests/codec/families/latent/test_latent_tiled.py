@@ -172,3 +172,13 @@ def test_whole_training_is_kept_where_the_image_fits():
     assert not trains_whole(Job, torch.device("cpu")), "above LATENT_WHOLE_MAX_VOXELS"
     Job.shape, Job.fitter = (1, 1, 1, 512, 512), object()
     assert not trains_whole(Job, torch.device("cpu")), "dask workers train the tiles"
+
+
+def test_the_networks_train_on_the_largest_tiles_spread_over_the_image():
+    geometry = _geometry((1, 1, 43, 264, 542), (64, 256, 256))
+    assert len(tiled.sample_tiles(geometry, 10**9)) == 6, "every tile where the image fits"
+    sample = tiled.sample_tiles(geometry, 2 * 43 * 256 * 256)
+    assert [tile for _, tile in sample] == [(0, 0, 0), (0, 0, 1)], "not the 8-row edge tiles"
+    big = _geometry((1, 1, 128, 1024, 1024), (32, 256, 256))
+    spread = [tile for _, tile in tiled.sample_tiles(big, 4 * 32 * 256 * 256)]
+    assert len(spread) == 4 and len({tile[0] for tile in spread}) == 4
