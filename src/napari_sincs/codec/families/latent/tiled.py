@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,13 +83,16 @@ def tile_voxels(geometry: LatentGeometry, tile: tuple[int, int, int]) -> Box:
     )
 
 
-def training_voxels(geometry: LatentGeometry, tile: tuple[int, int, int]) -> Box:
+def training_voxels(
+    geometry: LatentGeometry, tile: tuple[int, int, int], refining: bool = False
+) -> Box:
     """The voxels a tile's latents train on: its own, and along every axis where its parity is
-    odd (both neighbours along it are of an earlier colour, so finished) the halo on both sides."""
+    odd (both neighbours along it are of an earlier colour, so finished), or every axis when
+    `refining` (every neighbour is finished), the halo on both sides."""
     own = tile_voxels(geometry, tile)
     return Box(
         tuple(
-            (max(0, a - halo), min(extent, b + halo)) if j % 2 else (a, b)
+            (max(0, a - halo), min(extent, b + halo)) if j % 2 or refining else (a, b)
             for (a, b), j, halo, extent in zip(
                 own.ranges, tile, presets.LATENT_TILE_HALO, geometry.extents
             )
@@ -141,21 +145,28 @@ class LatentStore:
     def write(self, volume: int, tile: tuple[int, int, int], cells: list[np.ndarray]) -> None:
         np.savez(self._path(volume, tile), *cells)
 
+    def take(self, other: LatentStore, volume: int, tile: tuple[int, int, int]) -> None:
+        """A tile's cells moved here from another store (in the same folder tree)."""
+        os.replace(other._path(volume, tile), self._path(volume, tile))
+
     def cells(self, volume: int, tile: tuple[int, int, int]) -> list[np.ndarray]:
         """A finished tile's cells, level by level."""
         with np.load(self._path(volume, tile)) as saved:
             return [saved[f"arr_{level}"] for level in range(self.geometry.levels)]
 
-    def read(self, volume: int, box_of: list[Box], colour: tuple[int, ...]) -> list[np.ndarray]:
+    def read(
+        self, volume: int, box_of: list[Box], colour: tuple[int, ...] | None
+    ) -> list[np.ndarray]:
         """The cells of each level's box (`box_of[level]`), those of tiles of `colour` or later
-        (or not finished) read as zeros."""
+        (every finished tile's where `colour` is None) or not finished read as zeros."""
         geometry = self.geometry
         values = [np.zeros(box.shape, np.float32) for box in box_of]
         tiles = {
             tile for level, box in enumerate(box_of) for tile in geometry.tiles_meeting(level, box)
         }
         for tile in sorted(tiles):
-            if _colour(tile) >= colour or not self._path(volume, tile).exists():
+            later = colour is not None and _colour(tile) >= colour
+            if later or not self._path(volume, tile).exists():
                 continue
             for level, cells in enumerate(self.cells(volume, tile)):
                 own = geometry.tile_box(tile, level)
@@ -192,6 +203,10 @@ class TileTask:
     stride: int
     steps: int | None
     epochs: float
+    min_steps: int
+    noisy_until: float
+    """The fraction of the steps trained with noise (then straight-through rounding)."""
+    lr_scale: float
     device: str
     threads: int
 
@@ -219,13 +234,12 @@ def train_tile(task: TileTask, watch: Callable[[int, int, float], None] | None =
         latents = trainer.latents[0]
         for grid, known in zip(latents.grids, task.known):
             grid.copy_(torch.from_numpy(known))
-        steps = task.steps or max(
-            presets.LATENT_TILE_MIN_STEPS, round(task.epochs * trainer.patches_per_epoch)
-        )
+        steps = task.steps or max(task.min_steps, round(task.epochs * trainer.patches_per_epoch))
         for step in range(1, steps + 1):
             progress = step / steps
-            noisy = progress <= presets.LATENT_NOISE_FRACTION
-            distortion, _, _ = trainer.step(task.lam, _cosine(progress), noisy, measure=False)
+            noisy = progress <= task.noisy_until
+            rate = task.lr_scale * _cosine(progress)
+            distortion, _, _ = trainer.step(task.lam, rate, noisy, measure=False)
             if watch is not None and (step % presets.CHECK_EVERY == 0 or step == steps):
                 watch(step, steps, distortion)
         return [
@@ -262,15 +276,22 @@ class TiledFit:
         self.tiles = all_tiles(self.geometry)
         self.fitter = run.job.fitter
 
-    def task(self, volume: int, tile: tuple[int, int, int], lam: float) -> TileTask:
-        """A tile's task: its voxels with their halo, its neighbours' latents as the store
-        holds them, the fixed networks."""
+    def task(self, volume: int, tile: tuple[int, int, int], lam: float, refining: bool) -> TileTask:
+        """A tile's task: its voxels with their halo, the latents the store holds (its
+        neighbours' of earlier colours; when `refining`, every tile's, its own included), the
+        fixed networks."""
         run, geometry = self.run, self.geometry
         config = run.config
-        region = read_region(run.job, geometry, volume, training_voxels(geometry, tile), tile)
+        voxels = training_voxels(geometry, tile, refining)
+        region = read_region(run.job, geometry, volume, voxels, tile)
         boxes = LatentTrainer.windows(geometry, region.voxels)[1]
-        known = self.store.read(volume, boxes, _colour(tile))
-        seed = int(np.random.SeedSequence((config.seed, volume, *tile)).generate_state(1)[0])
+        known = self.store.read(volume, boxes, None if refining else _colour(tile))
+        seed = int(
+            np.random.SeedSequence((config.seed, volume, *tile, int(refining))).generate_state(1)[0]
+        )
+        epochs = presets.PRESETS[config.preset].latent_epochs * presets.LATENT_TILE_EPOCHS
+        share = presets.LATENT_TILE_REFINE if refining else 1.0
+        steps = config.steps and max(1, round(config.steps * share))
         fitter = self.fitter
         return TileTask(
             self.networks.spec,
@@ -284,36 +305,54 @@ class TiledFit:
             config.batch_size,
             config.learning_rate,
             self.stride,
-            config.steps,
-            presets.PRESETS[config.preset].latent_epochs * presets.LATENT_TILE_EPOCHS,
+            steps,
+            epochs * share,
+            round(presets.LATENT_TILE_MIN_STEPS * share),
+            0.0 if refining else presets.LATENT_NOISE_FRACTION,
+            presets.LATENT_TILE_REFINE_LR if refining else 1.0,
             config.device if fitter is not None else str(self.networks.device),
             fitter.threads if fitter is not None else torch.get_num_threads(),
         )
 
     def train_tiles(self, lam: float, attempt: int) -> None:
-        """Every tile's latents at `lam`, colour by colour, into the store."""
+        """Every tile's latents at `lam`, colour by colour, into the store; then, where
+        presets.LATENT_TILE_REFINE asks for it, the tiles of every colour but the last again,
+        with every neighbour finished."""
         run = self.run
         before, total = run.shown
-        done = 0
+        refined = [item for item in self.tiles if _colour(item[1]) != _colour(self.tiles[-1][1])]
+        passes = [(self.tiles, False)]
+        if presets.LATENT_TILE_REFINE > 0:
+            passes.append((refined, True))
+        units = len(self.tiles) + presets.LATENT_TILE_REFINE * len(refined) * (len(passes) - 1)
+        done = 0.0
+        share = 1.0
 
         def watch(step: int, steps: int, distortion: float) -> None:
             check(run.job.cancel)
-            reached = before + (done + step / steps) / len(self.tiles) * (total - before)
+            reached = before + (done + share * step / steps) / units * (total - before)
             event = ProgressEvent(0, 1, int(reached), total, distortion, FIT, attempt)
             report(run.job.progress, event)
 
-        for _, members in itertools.groupby(self.tiles, key=lambda item: _colour(item[1])):
-            members = list(members)
-            tasks = (self.task(volume, tile, lam) for volume, tile in members)
-            if self.fitter is None:
-                results = (train_tile(task, watch) for task in tasks)
-            else:
-                results = self.fitter.map(train_tile, tasks, run.job.cancel)
-            for (volume, tile), cells in zip(members, results):
-                self.store.write(volume, tile, cells)
-                done += 1
-                if self.fitter is not None:
-                    watch(1, 1, float("nan"))
+        staged = LatentStore(self.geometry, self.store.folder / "staged")
+        staged.folder.mkdir(exist_ok=True)
+        for tiles, refining in passes:
+            share = presets.LATENT_TILE_REFINE if refining else 1.0
+            for _, members in itertools.groupby(tiles, key=lambda item: _colour(item[1])):
+                members = list(members)
+                tasks = (self.task(volume, tile, lam, refining) for volume, tile in members)
+                if self.fitter is None:
+                    results = (train_tile(task, watch) for task in tasks)
+                else:
+                    results = self.fitter.map(train_tile, tasks, run.job.cancel)
+                for (volume, tile), cells in zip(members, results):
+                    (staged if refining else self.store).write(volume, tile, cells)
+                    done += share
+                    if self.fitter is not None:
+                        watch(1, 1, float("nan"))
+                if refining:
+                    for volume, tile in members:
+                        self.store.take(staged, volume, tile)
 
     def code(self, log_scale: float = 0.0):
         """The file's blobs from the store, every quantisation step scaled by exp(log_scale)."""
