@@ -9,7 +9,9 @@ its latents too), with the neighbours' latents fixed. Tiles go in 2**dims colour
 the tile's index along each axis, trained colour after colour: a tile reads the latents of tiles
 of earlier colours only (later ones read as zeros), so the tiles of one colour do not depend on
 each other nor on the order they train in, and a tile of the last colour has every neighbour
-finished. Finished latents wait on disk (a file per tile) until the file is coded; the file
+finished. The tiles of the other colours then train again, more briefly, with every neighbour
+finished (presets.LATENT_TILE_REFINE). Finished latents wait on disk (a file per tile) until the
+file is coded; the file
 lands in its budget by scaling its quantisation steps over them (landing.py), and where that is
 not enough every tile trains again at another lambda.
 """
@@ -46,14 +48,17 @@ Tile = tuple[int, tuple[int, int, int]]
 """(volume, tile index along d, y, x)."""
 
 
-def all_tiles(geometry: LatentGeometry) -> list[Tile]:
-    """Every tile of every volume, in the order they train: colour by colour."""
-    tiles = [
+def _raster(geometry: LatentGeometry) -> list[Tile]:
+    return [
         (volume, tile)
         for volume in range(geometry.volumes)
         for tile in itertools.product(*(range(n) for n in geometry.tiles))
     ]
-    return sorted(tiles, key=lambda item: _colour(item[1]))
+
+
+def all_tiles(geometry: LatentGeometry) -> list[Tile]:
+    """Every tile of every volume, in the order they train: colour by colour."""
+    return sorted(_raster(geometry), key=lambda item: _colour(item[1]))
 
 
 def sample_tiles(geometry: LatentGeometry, voxels: int) -> list[Tile]:
@@ -61,11 +66,7 @@ def sample_tiles(geometry: LatentGeometry, voxels: int) -> list[Tile]:
     has no more; else, of the tiles at least half as large as the largest, as many as that many
     voxels allows, at even steps in raster order. Picking among all tiles at even steps took an
     8-row edge tile as half of drosophila_histone_2dt's sample."""
-    tiles = [
-        (volume, tile)
-        for volume in range(geometry.volumes)
-        for tile in itertools.product(*(range(n) for n in geometry.tiles))
-    ]
+    tiles = _raster(geometry)
     sizes = [tile_voxels(geometry, tile).size for _, tile in tiles]
     if sum(sizes) <= voxels:
         return tiles
