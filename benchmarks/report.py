@@ -229,6 +229,11 @@ SECTIONS = (
     ("fidelity.csv", "Segmentation after compression", "python -m benchmarks fidelity"),
     ("scaling.csv", "Dask workers", "python -m benchmarks scaling"),
     ("memory.csv", "Peak memory against input size", "python -m benchmarks memory"),
+    (
+        "memory_latent.csv",
+        "Peak memory against input size, latent family (tile by tile)",
+        "python -m benchmarks memory --family latent",
+    ),
     ("kills.csv", "Compressions killed at random moments", "python -m benchmarks kills"),
     ("bounded.csv", "Lossless and error-bounded", "python -m benchmarks bounded"),
     (
