@@ -72,8 +72,6 @@ class _Volume:
     values: torch.Tensor
     weights: torch.Tensor | None
     origin: tuple[int, int, int] = (0, 0, 0)
-    index: int = 0
-    """The geometry's volume these voxels belong to."""
     tile: tuple[int, int, int] | None = None
     """The tile whose latents these voxels train (None: every tile of the volume)."""
 
@@ -423,34 +421,34 @@ class LatentTrainer:
         return torch.dot(bits, torch.cat(weights))
 
 
-def _volumes(job, geometry: LatentGeometry, device: torch.device) -> list[_Volume]:
+def read_box(
+    job, geometry: LatentGeometry, volume: int, voxels: Box, tile: tuple[int, int, int] | None
+) -> _Volume:
+    """A box of a volume's voxels, normalised, with their saliency weights, in one read of the
+    source; `tile`: the tile whose latents they train (None: the whole volume)."""
     plan = geometry.plan
-    volumes = []
-    for channel in range(plan.shape[1]):
-        for phase in range(plan.time_groups):
-            index = (
-                slice(phase, None, plan.time_groups),
-                channel,
-                slice(None),
-                slice(None),
-                slice(None),
-            )
-            values = normalise(
-                np.ascontiguousarray(job.array5d[index]), job.lo[channel], job.hi[channel]
-            )
-            weights = job.saliency.weights(values, channel, index)
-            shape = geometry.extents
-            volumes.append(
-                _Volume(
-                    torch.from_numpy(values.reshape(shape)).to(device),
-                    None
-                    if weights is None
-                    else torch.from_numpy(np.asarray(weights, np.float32).reshape(shape)).to(
-                        device
-                    ),
-                )
-            )
-    return volumes
+    channel, phase = divmod(volume, plan.time_groups)
+    (d0, d1), (y0, y1), (x0, x1) = voxels.ranges
+    step = plan.time_groups
+    if geometry.d_axis == "z":
+        frames, planes = slice(phase, None, step), slice(d0, d1)
+    else:
+        frames, planes = slice(phase + d0 * step, phase + (d1 - 1) * step + 1, step), slice(None)
+    index = (frames, channel, planes, slice(y0, y1), slice(x0, x1))
+    values = normalise(np.ascontiguousarray(job.array5d[index]), job.lo[channel], job.hi[channel])
+    weights = job.saliency.weights(values, channel, index)
+    shape = voxels.shape
+    if weights is not None:
+        weights = torch.from_numpy(np.asarray(weights, np.float32).reshape(shape))
+    return _Volume(torch.from_numpy(values.reshape(shape)), weights, voxels.starts, tile)
+
+
+def _volumes(job, geometry: LatentGeometry, device: torch.device) -> list[_Volume]:
+    whole = Box(tuple((0, extent) for extent in geometry.extents))
+    return [
+        read_box(job, geometry, volume, whole, None).to(device)
+        for volume in range(geometry.volumes)
+    ]
 
 
 def _cosine(progress: float) -> float:
@@ -525,8 +523,12 @@ def trains_whole(job, device: torch.device) -> bool:
     if job.fitter is not None or voxels > presets.LATENT_WHOLE_MAX_VOXELS:
         return False
     available = available_bytes(device)
-    needed = presets.LATENT_BYTES_PER_VOXEL * voxels + presets.LATENT_FIXED_BYTES
-    return available is None or needed <= available
+    return available is None or memory_needed(voxels) <= available
+
+
+def memory_needed(voxels: int) -> int:
+    """About the bytes a fit holds while it trains `voxels` voxels at once."""
+    return presets.LATENT_BYTES_PER_VOXEL * voxels + presets.LATENT_FIXED_BYTES
 
 
 def _steps(trainer: LatentTrainer, preset: presets.Preset) -> int:

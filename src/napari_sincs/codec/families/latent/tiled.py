@@ -11,9 +11,8 @@ of earlier colours only (later ones read as zeros), so the tiles of one colour d
 each other nor on the order they train in, and a tile of the last colour has every neighbour
 finished. The tiles of the other colours then train again, more briefly, with every neighbour
 finished (presets.LATENT_TILE_REFINE). Finished latents wait on disk (a file per tile) until the
-file is coded; the file
-lands in its budget by scaling its quantisation steps over them (landing.py), and where that is
-not enough every tile trains again at another lambda.
+file is coded; the file lands in its budget by scaling its quantisation steps over them
+(landing.py), and where that is not enough every tile trains again at another lambda.
 """
 
 from __future__ import annotations
@@ -35,9 +34,8 @@ from ....progress import FIT, ProgressEvent, check, report
 from ... import presets
 from ...device import available_bytes, pick_device
 from ...errors import InsufficientMemoryError
-from ...intensity import normalise
 from .coding import Q_MAX
-from .fit import LatentTrainer, _cosine, _Run, _Volume, code_tiles
+from .fit import LatentTrainer, _cosine, _Run, _Volume, code_tiles, memory_needed, read_box
 from .geometry import Box, LatentGeometry
 from .landing import LAMBDA_MIN, _in_band, _largest, _next_lambda, scale_tries
 from .spec import LatentSpec
@@ -103,32 +101,6 @@ def training_voxels(
 
 def _colour(tile: tuple[int, int, int]) -> tuple[int, ...]:
     return tuple(j % 2 for j in tile)
-
-
-def read_region(job, geometry: LatentGeometry, volume: int, voxels: Box, tile) -> _Volume:
-    """A box of a volume's voxels, normalised, with their saliency weights: one read of the
-    source."""
-    plan = geometry.plan
-    channel, phase = divmod(volume, plan.time_groups)
-    (d0, d1), (y0, y1), (x0, x1) = voxels.ranges
-    step = plan.time_groups
-    if geometry.d_axis == "z":
-        frames, planes = slice(phase, None, step), slice(d0, d1)
-    else:
-        frames, planes = slice(phase + d0 * step, phase + (d1 - 1) * step + 1, step), slice(None)
-    index = (frames, channel, planes, slice(y0, y1), slice(x0, x1))
-    values = normalise(np.ascontiguousarray(job.array5d[index]), job.lo[channel], job.hi[channel])
-    weights = job.saliency.weights(values, channel, index)
-    shape = voxels.shape
-    if weights is not None:
-        weights = torch.from_numpy(np.asarray(weights, np.float32).reshape(shape))
-    return _Volume(
-        torch.from_numpy(values.reshape(shape)),
-        weights,
-        voxels.starts,
-        volume,
-        tile,
-    )
 
 
 class LatentStore:
@@ -284,7 +256,7 @@ class TiledFit:
         run, geometry = self.run, self.geometry
         config = run.config
         voxels = training_voxels(geometry, tile, refining)
-        region = read_region(run.job, geometry, volume, voxels, tile)
+        region = read_box(run.job, geometry, volume, voxels, tile)
         boxes = LatentTrainer.windows(geometry, region.voxels)[1]
         known = self.store.read(volume, boxes, None if refining else _colour(tile))
         seed = int(
@@ -404,7 +376,7 @@ def fit_tiled(spec: LatentSpec, geometry: LatentGeometry, job, config, bits, hea
     sample = sample_tiles(geometry, presets.LATENT_SAMPLE_VOXELS)
     _check_memory(geometry, sample, device)
     volumes = [
-        read_region(job, geometry, volume, tile_voxels(geometry, tile), tile).to(device)
+        read_box(job, geometry, volume, tile_voxels(geometry, tile), tile).to(device)
         for volume, tile in sample
     ]
     stride = _stride(config)
@@ -438,7 +410,7 @@ def _check_memory(geometry: LatentGeometry, sample: list[Tile], device: torch.de
         for tile in itertools.product(*(range(min(n, 2)) for n in geometry.tiles))
     )
     sampled = sum(tile_voxels(geometry, tile).size for _, tile in sample)
-    needed = presets.LATENT_BYTES_PER_VOXEL * max(largest, sampled) + presets.LATENT_FIXED_BYTES
+    needed = memory_needed(max(largest, sampled))
     available = available_bytes(device)
     if available is not None and needed > available:
         where = "GPU" if device.type == "cuda" else "machine"
