@@ -488,10 +488,33 @@ def encode_at_ratio(family, job, config):
         header = job.header(config, design, bits)
         where = str(device) if job.fitter is None else job.fitter.describe()
         return Encoded(header, blobs, attempt, time.perf_counter() - started, where)
+    volumes = _volumes(job, geometry, device)
+    run, steps = train_jointly(spec, geometry, volumes, device, job, config, bits, head, budget, 1)
+    blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
+    header = job.header(config, design, bits)
+    fit_seconds = time.perf_counter() - started
+    return Encoded(header, blobs, attempt, fit_seconds, str(device))
+
+
+def train_jointly(
+    spec: LatentSpec,
+    geometry: LatentGeometry,
+    volumes: list[_Volume],
+    device: torch.device,
+    job,
+    config,
+    bits: float,
+    head: int,
+    budget: float,
+    parts: int,
+) -> tuple[_Run, int]:
+    """The networks and the latents of `volumes` trained together for the preset's steps, lambda
+    steered to the budget (the whole image, or the sample of a tile-by-tile fit); the run and
+    its steps. Progress counts those steps as the first of `parts` equal parts of the fit."""
     trainer = LatentTrainer(
         spec,
         geometry,
-        _volumes(job, geometry, device),
+        volumes,
         device,
         config.batch_size,
         config.seed,
@@ -500,11 +523,9 @@ def encode_at_ratio(family, job, config):
     )
     run = _Run(trainer, job, config, bits, head, budget)
     steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
+    run.shown = (0, parts * steps)
     run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
-    blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
-    header = job.header(config, design, bits)
-    fit_seconds = time.perf_counter() - started
-    return Encoded(header, blobs, attempt, fit_seconds, str(device))
+    return run, steps
 
 
 def _stride(config) -> int:

@@ -35,7 +35,16 @@ from ... import presets
 from ...device import available_bytes, pick_device
 from ...errors import InsufficientMemoryError
 from .coding import Q_MAX
-from .fit import LatentTrainer, _cosine, _Run, _Volume, code_tiles, memory_needed, read_box
+from .fit import (
+    LatentTrainer,
+    _cosine,
+    _Run,
+    _Volume,
+    code_tiles,
+    memory_needed,
+    read_box,
+    train_jointly,
+)
 from .geometry import Box, LatentGeometry
 from .landing import LAMBDA_MIN, _in_band, _largest, _next_lambda, scale_tries
 from .spec import LatentSpec
@@ -240,11 +249,10 @@ class TiledFit:
     every tile's latents trained at a lambda (in this process, or on the job's dask workers),
     coded, and landed in the budget."""
 
-    def __init__(self, run: _Run, stride: int, folder: Path) -> None:
+    def __init__(self, run: _Run, folder: Path) -> None:
         self.run = run
         self.networks = run.trainer
         self.geometry = run.trainer.geometry
-        self.stride = stride
         self.store = LatentStore(self.geometry, folder)
         self.tiles = all_tiles(self.geometry)
         self.fitter = run.job.fitter
@@ -277,7 +285,7 @@ class TiledFit:
             seed,
             config.batch_size,
             config.learning_rate,
-            self.stride,
+            self.networks.stride,
             steps,
             epochs * share,
             round(presets.LATENT_TILE_MIN_STEPS * share),
@@ -339,6 +347,11 @@ class TiledFit:
         self.run.size = self.run.head + blobs.total
         return blobs
 
+    def _sized(self, log_scale: float) -> tuple[float, object]:
+        """(log of the coded size, the blobs) at a step scale: what landing.scale_tries asks."""
+        blobs = self.code(log_scale)
+        return math.log(self.run.size), blobs
+
     def land(self, lam: float):
         """The file's blobs within its budget (in the band under it where it gets there), and
         how many times the tiles trained."""
@@ -354,12 +367,7 @@ class TiledFit:
             blobs = self.code()
             log.info("tiled latent file: %d bytes at lambda %.3g", run.size, lam)
             trained.append((math.log(lam), math.log(run.size), blobs))
-
-            def coder(log_scale: float):
-                blobs = self.code(log_scale)
-                return math.log(run.size), blobs
-
-            tries = scale_tries(coder, trained[-1][1:], low, budget)
+            tries = scale_tries(self._sized, trained[-1][1:], low, budget)
             candidates += tries
             landed = _in_band(tries, low, budget)
             if landed is not None:
@@ -371,35 +379,21 @@ class TiledFit:
 
 def fit_tiled(spec: LatentSpec, geometry: LatentGeometry, job, config, bits, head, budget, device):
     """Fit a file tile by tile (the module's docstring); its blobs and how many fits it took."""
-    from .fit import _steps, _stride
-
     sample = sample_tiles(geometry, presets.LATENT_SAMPLE_VOXELS)
     _check_memory(geometry, sample, device)
     volumes = [
         read_box(job, geometry, volume, tile_voxels(geometry, tile), tile).to(device)
         for volume, tile in sample
     ]
-    stride = _stride(config)
-    trainer = LatentTrainer(
-        spec,
-        geometry,
-        volumes,
-        device,
-        config.batch_size,
-        config.seed,
-        config.learning_rate,
-        stride,
-    )
-    run = _Run(trainer, job, config, bits, head, budget)
-    steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
-    run.shown = (0, 2 * steps)
     threads = torch.get_num_threads() if job.fitter is None else job.fitter.threads
     with torch_threads(threads):
-        run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
+        run, steps = train_jointly(
+            spec, geometry, volumes, device, job, config, bits, head, budget, 2
+        )
     log.info("networks fitted on %d tiles; lambda %.3g", len(sample), run.lam)
     run.shown = (steps, 2 * steps)
     with tempfile.TemporaryDirectory(prefix="sincs-latents-") as folder:
-        return TiledFit(run, stride, Path(folder)).land(run.lam)
+        return TiledFit(run, Path(folder)).land(run.lam)
 
 
 def _check_memory(geometry: LatentGeometry, sample: list[Tile], device: torch.device) -> None:
