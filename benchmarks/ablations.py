@@ -18,7 +18,9 @@
   regions next to the global one: the objects (voxels above the Otsu threshold) and the voxels the
   learned map weighs at least LEARNED_SALIENT (structure: objects, their edges and texture);
 * the latent family's parts (`latent_parts`): its defaults against the first axis halving with
-  y and x, one tile over the whole image instead of independent tiles, lambda held at its
+  y and x, one tile over the whole image instead of independent tiles, tiles trained apart as
+  an image too large to train whole (the networks on one tile; that tile's latents kept as its
+  start, or every tile from zeros: the weight transfer of the tiled fit), lambda held at its
   start during training (only the refinements after it land the budget), and the entropy
   model's other context shapes (the coarser level at the parent alone, nothing of the cell's
   own level, more anchors of its own level), with the seam ratio and the full decode's time.
@@ -305,8 +307,12 @@ LATENT_VARIANTS = {
     "defaults": ({}, {}),
     "d halves with y, x": ({"LATENT_D_LAG": 0}, {}),
     "one tile": ({}, {"block": "whole"}),
-    "tiles trained apart (networks on a sample, then each tile)": (
-        {"LATENT_WHOLE_MAX_VOXELS": 0},
+    "tiles trained apart (networks on one tile, then each tile)": (
+        {"LATENT_WHOLE_MAX_VOXELS": 0, "LATENT_SAMPLE_VOXELS": 0},
+        {},
+    ),
+    "tiles trained apart, every tile from zeros (no weight transfer)": (
+        {"LATENT_WHOLE_MAX_VOXELS": 0, "LATENT_SAMPLE_VOXELS": 0, "LATENT_TILE_FROM_SAMPLE": False},
         {},
     ),
     "lambda fixed in training": ({"LATENT_LAMBDA_GAIN": 0.0}, {}),

@@ -56,22 +56,24 @@ def test_auto_fits_on_the_workers_it_is_given(tmp_path, client):
 
 def test_latent_tiles_trained_on_workers_give_the_file_one_process_gives(tmp_path, client):
     """Asked for by name on a cluster, the latent family trains its tiles on the workers (two
-    of each colour here); one process training tile by tile with the tasks' one thread writes
-    the same bytes."""
+    of each colour here) where the image is larger than the sample its networks train on (two
+    tiles here); one process training tile by tile with the tasks' one thread writes the same
+    bytes."""
     data = load("nuclei2d_crop.tif")
     data = np.ascontiguousarray(np.concatenate([data, data[:, :64]], axis=1))
     config = FAST.replace(family="latent", saliency="uniform", steps=60, batch_size=None)
     config = config.replace(ratio=15, block=(64, 64))
-    report = sincs.compress(data, tmp_path / "workers.sincs", config=config, scheduler=client)
-    assert report.family == "latent" and report.device.startswith("2 dask workers")
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(presets, "LATENT_SAMPLE_VOXELS", 2 * 64 * 64)
+        report = sincs.compress(data, tmp_path / "workers.sincs", config=config, scheduler=client)
+        assert report.family == "latent" and report.device.startswith("2 dask workers")
+        torch.set_num_threads(1)
+        try:
             patch.setattr(presets, "LATENT_WHOLE_MAX_VOXELS", 0)
             serial = sincs.compress(data, tmp_path / "serial.sincs", config=config)
-    finally:
-        torch.set_num_threads(before)
+        finally:
+            torch.set_num_threads(before)
     assert serial.groups == 6 and serial.device == "cpu"
     assert _blobs(tmp_path / "serial.sincs") == _blobs(tmp_path / "workers.sincs")
 

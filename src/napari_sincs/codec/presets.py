@@ -129,21 +129,28 @@ LATENT_AUTO_MIN_BYTES = 2048
 # 434 MB over its loaded array, with about 190 MB that does not grow), rounded up for margin.
 LATENT_BYTES_PER_VOXEL = 32
 LATENT_FIXED_BYTES = 256 << 20
-# Above LATENT_WHOLE_MAX_VOXELS (or where the whole image would not fit in memory) a latent file
-# trains tile by tile (families/latent/tiled.py): its networks on tiles making up about
-# LATENT_SAMPLE_VOXELS, then each tile's latents for the preset's epochs (at least
-# LATENT_TILE_MIN_STEPS steps) on its voxels and, where its neighbours are finished, the
-# voxels within LATENT_TILE_HALO (d, y, x) of its border; where scaling the quantisation steps
-# cannot land the file, the tiles train again at another lambda, at most LATENT_TILED_REFITS
-# times.
+# Above LATENT_WHOLE_MAX_VOXELS, where the whole image would not fit in memory, or on dask
+# workers (on images larger than LATENT_SAMPLE_VOXELS) a latent file trains tile by tile
+# (families/latent/tiled.py): its networks on tiles making up about LATENT_SAMPLE_VOXELS, then
+# each tile's latents for the preset's epochs (at least LATENT_TILE_MIN_STEPS steps) on its
+# voxels and, where its neighbours are finished, the voxels within LATENT_TILE_HALO (d, y, x) of
+# its border; where scaling the quantisation steps cannot land the file, the tiles train again
+# at another lambda, at most LATENT_TILED_REFITS times.
 LATENT_WHOLE_MAX_VOXELS = LATENT_AUTO_MAX_VOXELS
 LATENT_SAMPLE_VOXELS = 8_000_000
 LATENT_TILE_MIN_STEPS = 300
 LATENT_TILE_EPOCHS = 1.0
+# Weight transfer: the sampled tiles' latents start where the networks' training left them
+# (False: from zeros, like the other tiles); a tile trained again at another lambda starts from
+# its latents at the previous one.
+LATENT_TILE_FROM_SAMPLE = True
 # Tiles of every colour but the last then train again, with every neighbour finished and a halo
 # on every side, for LATENT_TILE_REFINE of those visits at LATENT_TILE_REFINE_LR of the learning
-# rate, without noise: a tile trained before its neighbours fitted its border to their zeros,
-# and a single pass left bright lines along the borders where four tiles meet (nuclei2d).
+# rate: a tile trained before its neighbours fitted its border to their zeros, and a single pass
+# left bright lines along the borders where four tiles meet (nuclei2d). Both passes train with
+# noise first, as a whole fit does: a pass rounded straight-through from its first step (with
+# Adam's moments started afresh) left a third of the latents within 0.01 of a rounding
+# boundary, and the coded size then jumped with every small change of the quantisation steps.
 LATENT_TILE_REFINE = 0.33
 LATENT_TILE_REFINE_LR = 0.5
 LATENT_TILE_HALO = (2, 16, 16)

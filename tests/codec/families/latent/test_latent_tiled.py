@@ -15,10 +15,19 @@ from napari_sincs.codec import presets
 from napari_sincs.codec.config import CompressionConfig
 from napari_sincs.codec.families import get_family
 from napari_sincs.codec.families.latent import plan_for, tiled
+from napari_sincs.codec.families.latent.fit import LatentTrainer
 from napari_sincs.codec.families.latent.geometry import Box
 
 LATENT = FAST.replace(family="latent", saliency="uniform", steps=120, batch_size=None)
 CONFIG = LATENT.replace(ratio=15, block=(64, 64))
+SAMPLED = 2 * 64 * 64
+"""Voxels the networks train on: two of the test image's six tiles."""
+
+
+def tiled_everywhere(patch: pytest.MonkeyPatch) -> None:
+    """Train the small test images tile by tile, as an image too large to train whole."""
+    patch.setattr(presets, "LATENT_WHOLE_MAX_VOXELS", 0)
+    patch.setattr(presets, "LATENT_SAMPLE_VOXELS", SAMPLED)
 
 
 class RecordedReads:
@@ -48,12 +57,26 @@ def _geometry(shape: tuple[int, ...], block: tuple[int, ...]):
 @pytest.fixture(scope="module")
 def by_tiles(tmp_path_factory):
     """nuclei2d_crop, widened to 128 x 192 by its first 64 columns, in six 64x64 tiles (two of
-    each colour along x) trained apart from a source read lazily, and the same trained whole."""
+    each colour along x) trained apart from a source read lazily (the networks on two of
+    them), and the same trained whole."""
     data = load("nuclei2d_crop.tif")
     data = np.ascontiguousarray(np.concatenate([data, data[:, :64]], axis=1))
     folder = tmp_path_factory.mktemp("tiled")
     source = RecordedReads(data)
-    fit_tiled = tiled.fit_tiled
+    fit_tiled, train_tile = tiled.fit_tiled, tiled.train_tile
+    starts = {}
+
+    def recorded_start(task, watch=None):
+        """Whether a tile's first pass starts from latents of its own (not zeros)."""
+        tile = task.region.tile
+        if tile not in starts:
+            boxes = LatentTrainer.windows(task.geometry, task.region.voxels)[1]
+            own = [task.geometry.tile_box(tile, level) for level in range(task.geometry.levels)]
+            starts[tile] = any(
+                np.any(known[box.within(window.starts)])
+                for known, box, window in zip(task.known, own, boxes)
+            )
+        return train_tile(task, watch)
 
     def recorded(*args):
         source.recording = True
@@ -63,15 +86,16 @@ def by_tiles(tmp_path_factory):
             source.recording = False
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(presets, "LATENT_WHOLE_MAX_VOXELS", 0)
+        tiled_everywhere(patch)
         patch.setattr(tiled, "fit_tiled", recorded)
+        patch.setattr(tiled, "train_tile", recorded_start)
         apart = sincs.compress(source, folder / "apart.sincs", axes="yx", config=CONFIG)
     whole = sincs.compress(data, folder / "whole.sincs", config=CONFIG)
-    return data, folder, apart, whole, source.largest
+    return data, folder, apart, whole, source.largest, starts
 
 
 def test_a_file_trained_tile_by_tile_meets_its_budget_and_decodes_like_one_trained_whole(by_tiles):
-    data, folder, apart, whole, _ = by_tiles
+    data, folder, apart, whole, *_ = by_tiles
     assert apart.family == "latent" and apart.groups == 6 and apart.ratio >= 15
     decoded = sincs.decode(folder / "apart.sincs")
     measured = sincs.metrics.psnr(data, decoded)
@@ -86,10 +110,20 @@ def test_a_file_trained_tile_by_tile_meets_its_budget_and_decodes_like_one_train
 
 def test_the_tiled_fit_reads_the_image_a_tile_and_its_halo_at_a_time(by_tiles):
     """(The intensity range before and the verification after read a plane at a time.)"""
-    data, *_, largest = by_tiles
+    data, *_, largest, _ = by_tiles
     assert largest > 0
     halo = presets.LATENT_TILE_HALO[1]
     assert largest <= (64 + 2 * halo) ** 2 < data.size
+
+
+def test_sampled_tiles_start_where_the_networks_training_left_their_latents(by_tiles):
+    """Weight transfer: the two tiles the networks trained on keep their latents as a start;
+    the four others start from zeros."""
+    geometry = _geometry((1, 1, 1, 128, 192), (64, 64))
+    sample = {tile for _, tile in tiled.sample_tiles(geometry, SAMPLED)}
+    starts = by_tiles[-1]
+    assert len(sample) == 2 and len(starts) == 6
+    assert {tile for tile, own in starts.items() if own} == sample
 
 
 def test_tiles_of_one_colour_give_the_same_file_in_any_order(by_tiles, tmp_path, monkeypatch):
@@ -102,7 +136,7 @@ def test_tiles_of_one_colour_give_the_same_file_in_any_order(by_tiles, tmp_path,
         colours = [tiled._colour(tile) for _, tile in tiles]
         return sorted(reversed(tiles), key=lambda item: colours[tiles.index(item)])
 
-    monkeypatch.setattr(presets, "LATENT_WHOLE_MAX_VOXELS", 0)
+    tiled_everywhere(monkeypatch)
     monkeypatch.setattr(tiled, "all_tiles", reversed_within_colours)
     geometry = _geometry((1, 1, 1, 128, 192), (64, 64))
     assert reversed_within_colours(geometry) != ordered(geometry)
@@ -140,11 +174,12 @@ def test_a_tile_reads_finished_neighbours_and_zeros_for_the_rest(tmp_path):
         ]
         store.write(0, tile, cells)
     whole = [Box(tuple((0, n) for n in cells)) for cells in geometry.cells]
-    seen = store.read(0, whole, tiled._colour((0, 1, 0)))[0]
+    seen = store.read(0, whole, (0, 0, 1))[0]
     half = geometry.tile_cells[0][1]
-    assert (seen[:, :half, :half] == 1).all() and (seen[:, :half, half:] == 2).all()
-    assert (seen[:, half:, :] == 0).all(), "tiles of its colour and later read as zeros"
-    last = store.read(0, whole, tiled._colour((0, 1, 1)))[0]
+    assert (seen[:, :half, :half] == 1).all(), "a finished neighbour"
+    assert (seen[:, :half, half:] == 2).all(), "its own latents, where it starts from"
+    assert (seen[:, half:, :] == 0).all(), "tiles of a later colour read as zeros"
+    last = store.read(0, whole, (0, 1, 1))[0]
     assert (last[:, half:, :half] == 3).all() and (last[:, half:, half:] == 0).all(), "unfinished"
     assert (store.rounded(0, (0, 0, 1), [0.5] * geometry.levels)[0] == 4).all(), "in steps"
 
@@ -170,8 +205,12 @@ def test_whole_training_is_kept_where_the_image_fits():
     assert trains_whole(Job, torch.device("cpu"))
     Job.shape = (1, 1, 200, 512, 512)
     assert not trains_whole(Job, torch.device("cpu")), "above LATENT_WHOLE_MAX_VOXELS"
-    Job.shape, Job.fitter = (1, 1, 1, 512, 512), object()
+    Job.shape = (1, 1, 40, 512, 512)
+    assert trains_whole(Job, torch.device("cpu"))
+    Job.fitter = object()
     assert not trains_whole(Job, torch.device("cpu")), "dask workers train the tiles"
+    Job.shape = (1, 1, 1, 512, 512)
+    assert trains_whole(Job, torch.device("cpu")), "the sample would be the whole image"
 
 
 def test_the_networks_train_on_the_largest_tiles_spread_over_the_image():

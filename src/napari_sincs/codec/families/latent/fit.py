@@ -141,6 +141,13 @@ class _Latents:
         self.second[level][index] = second
         self.count[level][index] = count
 
+    def tile_cells(self, geometry: LatentGeometry, tile: tuple[int, int, int]) -> list[np.ndarray]:
+        """A tile's own cells, level by level, on the CPU."""
+        return [
+            self.grids[level][self.local(level, geometry.tile_box(tile, level))].cpu().numpy()
+            for level in range(geometry.levels)
+        ]
+
     def rounded(self, level: int, step: float, box: Box) -> np.ndarray:
         """The cells of `box` at a level in quantisation steps, as the file codes them."""
         values = self.grids[level][self.local(level, box)]
@@ -539,9 +546,13 @@ def _stride(config) -> int:
 def trains_whole(job, device: torch.device) -> bool:
     """Whether the image trains whole, every volume and latent in memory at once: up to
     presets.LATENT_WHOLE_MAX_VOXELS where the memory holds it; tile by tile (tiled.py) above,
-    and wherever dask workers are given (they train the tiles)."""
+    and wherever dask workers are given (they train the tiles), except on an image no larger
+    than the sample tile by tile fits its networks on (presets.LATENT_SAMPLE_VOXELS): that
+    sample would be every tile, trained once jointly (each with its own copy of its
+    neighbours' border latents) and then every tile again."""
     voxels = math.prod(job.shape)
-    if job.fitter is not None or voxels > presets.LATENT_WHOLE_MAX_VOXELS:
+    sampled_whole = voxels <= presets.LATENT_SAMPLE_VOXELS
+    if not sampled_whole and (job.fitter is not None or voxels > presets.LATENT_WHOLE_MAX_VOXELS):
         return False
     available = available_bytes(device)
     return available is None or memory_needed(voxels) <= available

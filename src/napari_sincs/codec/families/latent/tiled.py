@@ -3,7 +3,8 @@
 Where an image is too large to train whole (fit.trains_whole), the networks, quantisation
 steps and lambda are first fitted on a sample of tiles spread over the image, as the whole
 image trains (lambda steered so that the sample's coded tiles meet the budget per voxel). They
-are then fixed, and each tile's latents train on their own: on the tile's voxels and, where its
+are then fixed, and each tile's latents train on their own (a sampled tile's from where the
+networks' training left them, the others' from zeros): on the tile's voxels and, where its
 neighbours are finished, on the voxels within presets.LATENT_TILE_HALO of its border (they read
 its latents too), with the neighbours' latents fixed. Tiles go in 2**dims colours, the parity of
 the tile's index along each axis, trained colour after colour: a tile reads the latents of tiles
@@ -137,17 +138,19 @@ class LatentStore:
             return [saved[f"arr_{level}"] for level in range(self.geometry.levels)]
 
     def read(
-        self, volume: int, box_of: list[Box], colour: tuple[int, ...] | None
+        self, volume: int, box_of: list[Box], training: tuple[int, int, int] | None
     ) -> list[np.ndarray]:
-        """The cells of each level's box (`box_of[level]`), those of tiles of `colour` or later
-        (every finished tile's where `colour` is None) or not finished read as zeros."""
+        """The cells of each level's box (`box_of[level]`) as a tile that trains starts from:
+        those of tiles of the `training` tile's colour or later, and of tiles not stored, read
+        as zeros, but its own as stored (its latents from the sample or from a fit at another
+        lambda); every stored tile's where `training` is None."""
         geometry = self.geometry
         values = [np.zeros(box.shape, np.float32) for box in box_of]
         tiles = {
             tile for level, box in enumerate(box_of) for tile in geometry.tiles_meeting(level, box)
         }
         for tile in sorted(tiles):
-            later = colour is not None and _colour(tile) >= colour
+            later = training is not None and tile != training and _colour(tile) >= _colour(training)
             if later or not self._path(volume, tile).exists():
                 continue
             for level, cells in enumerate(self.cells(volume, tile)):
@@ -186,8 +189,6 @@ class TileTask:
     steps: int | None
     epochs: float
     min_steps: int
-    noisy_until: float
-    """The fraction of the steps trained with noise (then straight-through rounding)."""
     lr_scale: float
     device: str
     threads: int
@@ -219,17 +220,12 @@ def train_tile(task: TileTask, watch: Callable[[int, int, float], None] | None =
         steps = task.steps or max(task.min_steps, round(task.epochs * trainer.patches_per_epoch))
         for step in range(1, steps + 1):
             progress = step / steps
-            noisy = progress <= task.noisy_until
+            noisy = progress <= presets.LATENT_NOISE_FRACTION
             rate = task.lr_scale * _cosine(progress)
             distortion, _, _ = trainer.step(task.lam, rate, noisy, measure=False)
             if watch is not None and (step % presets.CHECK_EVERY == 0 or step == steps):
                 watch(step, steps, distortion)
-        return [
-            latents.grids[level][latents.local(level, task.geometry.tile_box(region.tile, level))]
-            .cpu()
-            .numpy()
-            for level in range(task.geometry.levels)
-        ]
+        return latents.tile_cells(task.geometry, region.tile)
 
 
 @contextlib.contextmanager
@@ -257,6 +253,12 @@ class TiledFit:
         self.tiles = all_tiles(self.geometry)
         self.fitter = run.job.fitter
 
+    def start_from(self, sample: list[Tile]) -> None:
+        """The sampled tiles' latents as the networks' training left them, stored as where
+        those tiles start (presets.LATENT_TILE_FROM_SAMPLE)."""
+        for (volume, tile), latents in zip(sample, self.networks.latents):
+            self.store.write(volume, tile, latents.tile_cells(self.geometry, tile))
+
     def task(self, volume: int, tile: tuple[int, int, int], lam: float, refining: bool) -> TileTask:
         """A tile's task: its voxels with their halo, the latents the store holds (its
         neighbours' of earlier colours; when `refining`, every tile's, its own included), the
@@ -266,7 +268,7 @@ class TiledFit:
         voxels = training_voxels(geometry, tile, refining)
         region = read_box(run.job, geometry, volume, voxels, tile)
         boxes = LatentTrainer.windows(geometry, region.voxels)[1]
-        known = self.store.read(volume, boxes, None if refining else _colour(tile))
+        known = self.store.read(volume, boxes, None if refining else tile)
         seed = int(
             np.random.SeedSequence((config.seed, volume, *tile, int(refining))).generate_state(1)[0]
         )
@@ -289,7 +291,6 @@ class TiledFit:
             steps,
             epochs * share,
             round(presets.LATENT_TILE_MIN_STEPS * share),
-            0.0 if refining else presets.LATENT_NOISE_FRACTION,
             presets.LATENT_TILE_REFINE_LR if refining else 1.0,
             config.device if fitter is not None else str(self.networks.device),
             fitter.threads if fitter is not None else torch.get_num_threads(),
@@ -393,7 +394,10 @@ def fit_tiled(spec: LatentSpec, geometry: LatentGeometry, job, config, bits, hea
     log.info("networks fitted on %d tiles; lambda %.3g", len(sample), run.lam)
     run.shown = (steps, 2 * steps)
     with tempfile.TemporaryDirectory(prefix="sincs-latents-") as folder:
-        return TiledFit(run, Path(folder)).land(run.lam)
+        fit = TiledFit(run, Path(folder))
+        if presets.LATENT_TILE_FROM_SAMPLE:
+            fit.start_from(sample)
+        return fit.land(run.lam)
 
 
 def _check_memory(geometry: LatentGeometry, sample: list[Tile], device: torch.device) -> None:
