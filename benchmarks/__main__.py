@@ -141,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         help="network family for the saliency and precision ablations (transfer and residuals "
         "always use the method's pe_mlp)",
     )
+    ablation.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="TEXT",
+        help="latent parts: only the variants whose label contains one of these; their rows "
+        "replace the same (dataset, variant) rows of the table, the others stay",
+    )
     ablation.set_defaults(run=_ablation)
 
     bounded = commands.add_parser("bounded", help="lossless and error-bounded vs zstd, SZ3, ZFP")
@@ -265,13 +272,29 @@ def _ablation(args: argparse.Namespace) -> int:
         elif args.which == "refit":
             rows += ablations.refit(dataset)
         elif args.which == "latent":
-            rows += ablations.latent_parts(dataset)
+            rows += ablations.latent_parts(dataset, args.variants)
         else:
             rows += ablations.saliency(dataset, args.family)
         print(json.dumps(rows[-1]), flush=True)
     chosen = "" if args.family == "auto" else f"_{args.family}"
     title = f"Ablation: {args.which}" + (f" ({args.family})" if chosen else "")
-    return _print_and_write(rows, f"ablation_{args.which}{chosen}", title)
+    stem = f"ablation_{args.which}{chosen}"
+    if args.variants:
+        rows = _merged(rows, stem, ("dataset", "variant"))
+    return _print_and_write(rows, stem, title)
+
+
+def _merged(rows: list[dict], stem: str, key: tuple[str, ...]) -> list[dict]:
+    """The rows of a results table with `rows` in place of those of the same key, new ones last
+    (a part of a table measured again)."""
+    path = RESULTS / f"{stem}.csv"
+    if not path.exists():
+        return rows
+    with open(path, newline="") as handle:
+        kept = list(csv.DictReader(handle))
+    fresh = {tuple(str(row[k]) for k in key): row for row in rows}
+    merged = [fresh.pop(tuple(row[k] for k in key), row) for row in kept]
+    return merged + list(fresh.values())
 
 
 def _bounded(args: argparse.Namespace) -> int:

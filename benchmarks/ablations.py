@@ -338,13 +338,17 @@ def _one_tile(shape: tuple[int, ...]) -> bool:
     return all(b >= n for b, n in zip(block, shape[2:]))
 
 
-def latent_parts(dataset: Dataset) -> list[dict]:
+def latent_parts(dataset: Dataset, only: list[str] | None = None) -> list[dict]:
+    """The latent variants' rows on one image (`only`: the variants whose label contains one of
+    these)."""
     data = dataset.load()
     layout = ArrayLayout(dataset.axes, data.shape)
     whole = layout.canonical_shape[2:]
     span = float(data.max()) - float(data.min())
     rows = []
     for label, (tuning, settings) in LATENT_VARIANTS.items():
+        if only and not any(text in label for text in only):
+            continue
         if "LATENT_D_LAG" in tuning and whole[0] == 1 and layout.canonical_shape[0] == 1:
             continue
         tiled = "LATENT_WHOLE_MAX_VOXELS" in tuning or settings.get("block") == "whole"

@@ -167,3 +167,23 @@ def test_viewer_benchmark_browses_dask_layer_data_over_the_same_file(monkeypatch
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["layer_data"] == "dask" and row["shape"] == "48×130×130"
     assert row["scrub_planes"] == 30 and row["scrub_misses_per_step"] > 0, "dask decodes the file"
+
+
+def test_a_part_of_a_table_measured_again_replaces_only_its_rows(tmp_path, monkeypatch):
+    import benchmarks.__main__ as harness
+
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    old = [
+        {"dataset": "a", "variant": "defaults", "psnr": 30.0},
+        {"dataset": "a", "variant": "tiles", "psnr": 29.0},
+        {"dataset": "b", "variant": "tiles", "psnr": 40.0},
+    ]
+    harness.write_table(old, "t", "T")
+    again = [{"dataset": "a", "variant": "tiles", "psnr": 31.5}, {"dataset": "c", "variant": "x"}]
+    merged = harness._merged(again, "t", ("dataset", "variant"))
+    assert [(r["dataset"], r["variant"], str(r["psnr"])) for r in merged[:3]] == [
+        ("a", "defaults", "30.0"),
+        ("a", "tiles", "31.5"),
+        ("b", "tiles", "40.0"),
+    ]
+    assert merged[3]["dataset"] == "c"
