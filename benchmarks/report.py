@@ -298,7 +298,9 @@ SECTIONS = (
     (
         "ablation_latent.csv",
         "Ablation: the latent family's parts",
-        "python -m benchmarks ablations latent",
+        "python -m benchmarks ablations latent; the rows of the tiled fit (and their images' "
+        "defaults) measured again with python -m benchmarks ablations latent nuclei2d "
+        "cells3d_nuclei drosophila_histone_2dt --variants defaults 'tiles trained apart'",
     ),
     (
         "ablation_saliency_latent.csv",
