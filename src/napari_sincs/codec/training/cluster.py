@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from ..families.base import ModelSpec
 from .fit import FitSettings, GroupLoader, fit_chain
 
 GroupData = tuple[np.ndarray, np.ndarray | None]
+POLL_SECONDS = 0.1
+"""How often the client looks whether a task is done (and whether the user cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,14 @@ class ClusterFitter:
                 future.cancel()
 
     def _collect(self, future: Any, cancel: CancelToken | None) -> Any:
-        while True:
+        """A task's result, checking for a cancel while it runs. By polling `done()`: waiting
+        in `Future.result(timeout=...)` again and again lost a result to a race in
+        distributed's timeout handling under load (the future came back cancelled and
+        `result` raised UnboundLocalError; dask/distributed#8514)."""
+        while not future.done():
             check(cancel)
-            with contextlib.suppress(TimeoutError):
-                return future.result(timeout=0.5)
+            time.sleep(POLL_SECONDS)
+        return future.result()
 
 
 def threads_per_worker(workers: int) -> int:

@@ -70,9 +70,11 @@ def land(run, refine: int):
 
 
 def _coder(run) -> Callable[[float], tuple[float, object]]:
+    """What scale_tries asks of a fit (a fit._Run, or a tiled.TiledFit): its log size and blobs
+    at a step scale."""
+
     def code(log_scale: float) -> tuple[float, object]:
         blobs = run.code(log_scale)
-        log.info("steps scaled by %.3f: %d bytes", math.exp(log_scale), run.size)
         return math.log(run.size), blobs
 
     return code
@@ -95,6 +97,7 @@ def scale_tries(
         if any(abs(scale - t[0]) < 1e-3 for t in tries):
             break
         tries.append((scale, *code(scale)))
+        log.info("steps scaled by %.3f: %.0f bytes", math.exp(scale), math.exp(tries[-1][1]))
     return tries
 
 

@@ -47,7 +47,7 @@ from .fit import (
     train_jointly,
 )
 from .geometry import Box, LatentGeometry
-from .landing import LAMBDA_MIN, _in_band, _largest, _next_lambda, scale_tries
+from .landing import LAMBDA_MIN, _coder, _in_band, _largest, _next_lambda, scale_tries
 from .spec import LatentSpec
 
 log = logging.getLogger(__name__)
@@ -348,10 +348,10 @@ class TiledFit:
         self.run.size = self.run.head + blobs.total
         return blobs
 
-    def _sized(self, log_scale: float) -> tuple[float, object]:
-        """(log of the coded size, the blobs) at a step scale: what landing.scale_tries asks."""
-        blobs = self.code(log_scale)
-        return math.log(self.run.size), blobs
+    @property
+    def size(self) -> int:
+        """The bytes of the file as last coded."""
+        return self.run.size
 
     def land(self, lam: float):
         """The file's blobs within its budget (in the band under it where it gets there), and
@@ -368,7 +368,7 @@ class TiledFit:
             blobs = self.code()
             log.info("tiled latent file: %d bytes at lambda %.3g", run.size, lam)
             trained.append((math.log(lam), math.log(run.size), blobs))
-            tries = scale_tries(self._sized, trained[-1][1:], low, budget)
+            tries = scale_tries(_coder(self), trained[-1][1:], low, budget)
             candidates += tries
             landed = _in_band(tries, low, budget)
             if landed is not None:
