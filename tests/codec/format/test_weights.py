@@ -40,6 +40,19 @@ def test_quantisation_error_shrinks_with_bits():
     assert errors[-1] < 2e-3
 
 
+def test_each_tensor_can_have_its_own_precision():
+    """A writer may quantise some tensors more finely; the decoder reads every tensor's step."""
+    weights = _chain(1, 0.01)
+    even = quantise_chain(weights, SHAPES, 8.0)
+    finer = quantise_chain(weights, SHAPES, [10.0, 10.0, 8.0, 8.0])
+    assert 3 < even.steps[0] / finer.steps[0] < 5 and 3 < even.steps[1] / finer.steps[1] < 5
+    np.testing.assert_array_equal(finer.steps[2:], even.steps[2:])
+    decoded = decode_chain(encode_chain(finer, SHAPES, False), 1, SHAPES)
+    np.testing.assert_array_equal(decoded.dequantise(SHAPES), finer.dequantise(SHAPES))
+    with pytest.raises(ValueError, match="3 precisions for 4 tensors"):
+        quantise_chain(weights, SHAPES, [8.0, 8.0, 8.0])
+
+
 def test_residuals_of_similar_groups_code_smaller_than_whole_weights():
     quantised = quantise_chain(_chain(8, 0.002), SHAPES, 8.0)
     assert len(encode_chain(quantised, SHAPES, True)) < 0.8 * len(

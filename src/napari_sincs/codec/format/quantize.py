@@ -12,6 +12,7 @@ output bias) cost nothing and shift every voxel, so they get more bits (presets.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,16 +57,22 @@ class QuantisedChain:
 
 
 def quantise_chain(
-    vectors: np.ndarray, shapes: list[tuple[int, ...]], bits: float
+    vectors: np.ndarray, shapes: list[tuple[int, ...]], bits: float | Sequence[float]
 ) -> QuantisedChain:
-    """Quantise a chain's weights, (groups, parameters) float32, at `bits` per tensor span."""
+    """Quantise a chain's weights, (groups, parameters) float32, at `bits` per tensor span: one
+    precision for every tensor, or one for each (the decoder reads each tensor's step, so a
+    writer may spend more bits where the weights matter most)."""
+    per_tensor = [float(bits)] * len(shapes) if isinstance(bits, int | float) else list(bits)
+    if len(per_tensor) != len(shapes):
+        raise ValueError(f"{len(per_tensor)} precisions for {len(shapes)} tensors")
     steps = np.empty(len(shapes), dtype=np.float32)
     integers = np.empty(vectors.shape, dtype=np.int64)
     for i, (lo, hi) in enumerate(tensor_bounds(shapes)):
         block = vectors[:, lo:hi].astype(np.float64)
         extra = presets.SMALL_TENSOR_EXTRA_BITS if hi - lo < presets.SMALL_TENSOR else 0.0
         spread = max(float(block.std()), float(np.abs(block).max()) / 4)
-        step = presets.SPAN_IN_STDS * spread / 2.0 ** (bits + extra) if spread > 0 else 1.0
+        resolution = 2.0 ** (per_tensor[i] + extra)
+        step = presets.SPAN_IN_STDS * spread / resolution if spread > 0 else 1.0
         steps[i] = np.float32(short_dyadic(step))
         integers[:, lo:hi] = np.rint(block / np.float64(steps[i]))
     return QuantisedChain(steps, integers)

@@ -31,7 +31,7 @@ from ....progress import FIT, ProgressEvent, check, report
 from ... import presets
 from ...device import available_bytes, pick_device
 from ...errors import RatioUnreachableError
-from ...format.quantize import quantise_chain
+from ...format.quantize import QuantisedChain, quantise_chain
 from ...format.weights import encode_chain
 from ...intensity import normalise
 from ..base import ModelSpec
@@ -334,9 +334,8 @@ class LatentTrainer:
     ) -> tuple[float, float, float | None]:
         """One step; returns (distortion, estimated bits per voxel, and, if `measure`, the
         bits per voxel of the patch's latents rounded, without noise)."""
-        geometry = self.geometry
         volume, voxels = self._patch()
-        own, needed = self.windows(geometry, voxels)
+        own, needed = self.windows(self.geometry, voxels)
         picked = self._picked(voxels)
         latents = self.latents[volume]
         leaves = [
@@ -347,29 +346,10 @@ class LatentTrainer:
         quantised = [
             self._quantise(leaf / steps[level], noisy) for level, leaf in enumerate(leaves)
         ]
-        features = []
-        for level, (q, box, window) in enumerate(zip(quantised, needed, own)):
-            local = q[window.within(box.starts)]
-            matrices = [
-                torch.from_numpy(
-                    interpolation(np.arange(cut.start, cut.stop, cut.step), k, cells, cover)
-                ).to(self.device, torch.float32)
-                for cut, k, cells, cover in zip(
-                    picked, geometry.exponents[level], geometry.cells[level], window.ranges
-                )
-            ]
-            features.append(separable(matrices, local).reshape(-1))
-        predicted = _forward(self.synthesis, torch.stack(features) * steps[:, None])[0]
-        data = self.volumes[volume]
-        target = data.values[data.local(picked)].reshape(-1)
-        error = (predicted - target) ** 2
-        if data.weights is not None:
-            weight = data.weights[data.local(picked)].reshape(-1)
-            # the whole file's weighted error in expectation: dividing by the patch's own
-            # weights gave a patch of background the weight of one full of beads
-            distortion = (weight * error).sum() / (self.weight_mean * weight.numel())
-        else:
-            distortion = error.mean()
+        grids = [q[window.within(box.starts)] for q, box, window in zip(quantised, needed, own)]
+        features = self._features(grids, own, picked)
+        predicted = _forward(self.synthesis, features * steps[:, None])[0]
+        distortion = self._distortion(self.volumes[volume], picked, predicted)
         rate = self._rate(quantised, own, needed)
         loss = distortion + lam * rate
         for group in self.optimiser.param_groups:
@@ -389,6 +369,63 @@ class LatentTrainer:
             integers = [_in_steps(leaf.detach(), step) for leaf, step in zip(leaves, steps)]
             rounded = self._rate(integers, own, needed)
         return float(distortion.detach()), float(rate.detach()), float(rounded)
+
+    def _features(
+        self, grids: list[torch.Tensor], windows: list[Box], cuts: tuple[slice, ...]
+    ) -> torch.Tensor:
+        """(levels, voxels) features at the voxels `cuts` from each level's cells in its window
+        (`grids`: exactly those cells)."""
+        geometry = self.geometry
+        features = []
+        for level, (grid, window) in enumerate(zip(grids, windows)):
+            matrices = [
+                torch.from_numpy(
+                    interpolation(np.arange(cut.start, cut.stop, cut.step), k, cells, cover)
+                ).to(self.device, torch.float32)
+                for cut, k, cells, cover in zip(
+                    cuts, geometry.exponents[level], geometry.cells[level], window.ranges
+                )
+            ]
+            features.append(separable(matrices, grid).reshape(-1))
+        return torch.stack(features)
+
+    def _distortion(
+        self, data: _Volume, cuts: tuple[slice, ...], predicted: torch.Tensor
+    ) -> torch.Tensor:
+        """The saliency-weighted squared error of predictions at the voxels `cuts`."""
+        target = data.values[data.local(cuts)].reshape(-1)
+        error = (predicted - target) ** 2
+        if data.weights is None:
+            return error.mean()
+        weight = data.weights[data.local(cuts)].reshape(-1)
+        # the whole file's weighted error in expectation: dividing by the patch's own weights
+        # gave a patch of background the weight of one full of beads
+        return (weight * error).sum() / (self.weight_mean * weight.numel())
+
+    @torch.no_grad()
+    def coded_error(self, synthesis: list[np.ndarray], steps: list[float]) -> float:
+        """The distortion over every voxel of the latents rounded in `steps`, through a
+        synthesis of the given tensors (as a file holds them: the steps folded into its first
+        layer): what a choice made after training, such as the weights' precision, is
+        measured by."""
+        layers = copy.deepcopy(self.synthesis)
+        for layer, weight, bias in zip(layers, synthesis[0::2], synthesis[1::2]):
+            layer.weight.copy_(torch.from_numpy(np.asarray(weight)))
+            layer.bias.copy_(torch.from_numpy(np.asarray(bias)))
+        total, count = 0.0, 0
+        for volume, pieces in enumerate(self.pieces):
+            data, latents = self.volumes[volume], self.latents[volume]
+            for ranges in itertools.product(*pieces):
+                voxels = Box(ranges)
+                windows = [self.geometry.window(level, voxels) for level in range(len(steps))]
+                grids = [
+                    _in_steps(latents.grids[level][latents.local(level, window)], step)
+                    for level, (window, step) in enumerate(zip(windows, steps))
+                ]
+                predicted = _forward(layers, self._features(grids, windows, voxels.slices))[0]
+                total += float(self._distortion(data, voxels.slices, predicted)) * voxels.size
+                count += voxels.size
+        return total / count
 
     def _picked(self, voxels: Box) -> tuple[slice, ...]:
         """The patch's voxels the synthesis is trained on this step: every `stride`-th along
@@ -626,6 +663,8 @@ class _Run:
         self.job = job
         self.config = config
         self.bits = bits
+        self.synthesis_bits = bits
+        """The synthesis's precision: `bits` (the entropy model's) or finer (landing.py)."""
         self.head = head
         self.budget = budget
         self.voxels = trainer.geometry.voxel_count()
@@ -645,7 +684,8 @@ class _Run:
         """Code the file as it stands (its blobs) with every quantisation step scaled by
         exp(log_scale), and, at scale 1, correct the rate estimate by it."""
         trainer = self.trainer
-        blobs = _code(trainer, trainer.spec, trainer.geometry, self.bits, math.exp(log_scale))
+        scale = math.exp(log_scale)
+        blobs = _code(trainer, trainer.spec, trainer.geometry, self.tensor_bits, scale)
         self.size = self.head + blobs.total
         networks = len(blobs[0])
         coded = 8 * (blobs.total - networks)
@@ -654,6 +694,21 @@ class _Run:
         budget = 8 * (self.budget - self.head - networks)
         self.target = budget * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         return blobs
+
+    @property
+    def tensor_bits(self) -> list[float]:
+        """Each network tensor's precision, the synthesis's first."""
+        spec = self.trainer.spec
+        synthesis = [self.synthesis_bits] * len(spec.synthesis_shapes)
+        return synthesis + [self.bits] * len(spec.arm_shapes)
+
+    def coded_error(self, log_scale: float) -> float:
+        """The distortion of the file as `code(log_scale)` codes it."""
+        trainer = self.trainer
+        scale = math.exp(log_scale)
+        weights = quantised_networks(trainer.network_vector(scale), trainer.spec, self.tensor_bits)
+        synthesis, _ = network_tensors(trainer.spec, weights[1])
+        return trainer.coded_error(synthesis, trainer.quantisation_steps(scale))
 
     def train(
         self,
@@ -694,7 +749,11 @@ class _Run:
 
 
 def _code(
-    trainer: LatentTrainer, spec: LatentSpec, geometry: LatentGeometry, bits: float, scale: float
+    trainer: LatentTrainer,
+    spec: LatentSpec,
+    geometry: LatentGeometry,
+    bits: float | list[float],
+    scale: float,
 ):
     """The networks' blob and the latents blob of every tile the trainer holds whole (every
     tile of the file, or each region's own), coded with the exact entropy model, the
@@ -717,14 +776,23 @@ def _code(
     return code_tiles(trainer.network_vector(scale), spec, geometry, bits, tiles)
 
 
+def quantised_networks(
+    network_vector: np.ndarray, spec: LatentSpec, bits: float | list[float]
+) -> tuple[QuantisedChain, np.ndarray]:
+    """The networks quantised at `bits` (one for all tensors, or one each), and the weights a
+    decoder reads from them."""
+    shapes = spec.parameter_shapes
+    quantised = quantise_chain(network_vector[None], shapes, bits)
+    return quantised, quantised.dequantise(shapes, np.float64)[0]
+
+
 def code_tiles(network_vector: np.ndarray, spec: LatentSpec, geometry: LatentGeometry, bits, tiles):
     """The networks' blob, then one blob for each (tile, its integer cells per level) of
     `tiles`, in their order."""
     from ...encode.spill import Spill
 
     shapes = spec.parameter_shapes
-    quantised = quantise_chain(network_vector[None], shapes, bits)
-    weights = quantised.dequantise(shapes, np.float64)[0]
+    quantised, weights = quantised_networks(network_vector, spec, bits)
     _, arm_tensors = network_tensors(spec, weights)
     arm = ExactArm(arm_tensors, torch.device("cpu"))
     blobs = Spill()

@@ -372,10 +372,10 @@ class TiledFit:
             candidates += tries
             landed = _in_band(tries, low, budget)
             if landed is not None:
-                return landed, attempt
+                return landed[2], attempt
             if run.size < low and lam <= LAMBDA_MIN:
                 break
-        return _largest(candidates, budget, run.config.ratio), len(trained)
+        return _largest(candidates, budget, run.config.ratio)[2], len(trained)
 
 
 def fit_tiled(spec: LatentSpec, geometry: LatentGeometry, job, config, bits, head, budget, device):

@@ -1,0 +1,40 @@
+"""The synthesis's weight precision, chosen by measuring the coded file's error after landing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import napari_sincs as sincs
+from helpers import DATA, FAST
+from napari_sincs.codec import presets
+from napari_sincs.codec.format.weights import decode_chain
+from napari_sincs.io import read_image
+
+LATENT = FAST.replace(family="latent", saliency="uniform", steps=300, batch_size=None)
+
+
+def _network_steps(path) -> np.ndarray:
+    with sincs.open_sincs(path) as lazy:
+        shapes = lazy.header.model.parameter_shapes
+        return decode_chain(lazy.decoder.values.source.read_blob(0), 1, shapes).steps
+
+
+def test_finer_synthesis_weights_are_kept_where_they_lower_the_error(tmp_path):
+    """cell_phase's crop at 8x: the same fit landed with its synthesis at 8 bits and with the
+    search (10 bits wins there): the same budget, a lower error, finer synthesis steps and the
+    entropy model's unchanged."""
+    data = read_image(DATA / "cell_phase_crop.png").data
+    config = LATENT.replace(ratio=8)
+    with presets.overridden(LATENT_SYNTHESIS_BITS=()):
+        even = sincs.compress(data, tmp_path / "even.sincs", config=config)
+    searched = sincs.compress(data, tmp_path / "searched.sincs", config=config)
+    assert even.ratio >= 8 and searched.ratio >= 8
+    assert searched.psnr > even.psnr + 0.1
+    even_steps, searched_steps = (
+        _network_steps(tmp_path / f"{n}.sincs") for n in ("even", "searched")
+    )
+    with sincs.open_sincs(tmp_path / "even.sincs") as lazy:
+        synthesis = len(lazy.header.model.synthesis_shapes)
+    hidden = slice(2, synthesis, 2)
+    assert np.all(searched_steps[hidden] < even_steps[hidden] / 3)
+    np.testing.assert_array_equal(searched_steps[synthesis:], even_steps[synthesis:])
