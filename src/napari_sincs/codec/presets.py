@@ -307,6 +307,21 @@ LATENT_SLAB = 4
 # ratio unreachable), the file's tiles are coded whole: its latents are then so few that a
 # plane decodes them all quickly anyway.
 LATENT_SLAB_SHARE = 0.05
+# Below LATENT_WARM_MAX_RATIO a whole-image fit starts from the image's own pyramid read by a
+# linear synthesis (families/latent/warm.py), one latent unit 1/LATENT_WARM_GAIN of the range,
+# instead of zeros: with balanced's visits the latents then reach the fine detail that low
+# ratios keep. 30x, one seed each, against zeros (both with the synthesis's precision search):
+# cell_phase 50.56 against 49.94 dB, hela_3ch 50.02 / 49.37, cell_migration_2dt 37.41 / 35.63,
+# cells3d_nuclei 36.33 / 36.12, nuclei2d 33.84 / 33.83. At 100x a gain of 30 lost on two of
+# four (cell_migration_2dt 31.97 against 34.63, cell_phase 42.21 / 42.72: the rate must first
+# undo the pyramid's fine levels); a gain of 10 won on the 2D and 2D+T images (hela_3ch 45.83
+# against 44.26, cell_migration_2dt 34.89 / 34.63, cell_phase 42.87 / 42.72, nuclei2d 32.99 /
+# 32.95) but lost on beads3d (48.26 against 49.07) and fmri_4d's SSIM (0.897 against 0.904),
+# and at 300x fmri_4d 27.74 against 29.31, cell_migration_2dt 30.98 / 31.36: not kept there.
+# The finest level at full resolution (first 0, 7 levels) started this way: cell_phase 30x
+# 43.99 dB, worse still than from zeros.
+LATENT_WARM_MAX_RATIO = 100.0
+LATENT_WARM_GAIN = 30.0
 LATENT_LEARNING_RATE = 0.05
 LATENT_STEP_LEARNING_RATE = 0.05
 LATENT_NOISE_FRACTION = 0.8

@@ -35,6 +35,7 @@ from ...format.quantize import QuantisedChain, quantise_chain
 from ...format.weights import encode_chain
 from ...intensity import normalise
 from ..base import ModelSpec
+from . import warm
 from .coding import Q_MAX, ExactArm, encode_tile
 from .context import contexts, reach
 from .geometry import Box, LatentGeometry, interpolation, separable
@@ -565,6 +566,8 @@ def train_jointly(
         config.learning_rate,
         _stride(config),
     )
+    if config.ratio < presets.LATENT_WARM_MAX_RATIO and warm.applies(trainer):
+        warm.start(trainer, presets.LATENT_WARM_GAIN)
     run = _Run(trainer, job, config, bits, head, budget)
     steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
     run.shown = (0, parts * steps)

@@ -1,0 +1,62 @@
+"""The warm start of a whole-image latent fit: the image's pyramid read by a linear synthesis."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from helpers import load
+from napari_sincs import CompressionConfig
+from napari_sincs.codec.families.latent import FAMILY, plan_for, warm
+from napari_sincs.codec.families.latent.fit import LatentTrainer, _forward, _Volume
+from napari_sincs.codec.families.latent.reader import network_tensors
+
+
+def _trainer(synthesis: tuple[int, ...] | None = None, tile=None) -> LatentTrainer:
+    image = load("nuclei2d_crop.tif").astype(np.float32)
+    image = (image - image.min()) / (image.max() - image.min())
+    plan = plan_for((1, 1, 1, *image.shape), CompressionConfig(family="latent"))
+    spec = FAMILY.spec_for(plan)
+    if synthesis is not None:
+        spec = dataclasses.replace(spec, synthesis=synthesis)
+    geometry = spec.geometry(plan)
+    volume = _Volume(torch.from_numpy(image.reshape(geometry.extents)), None, tile=tile)
+    return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), 4096, 0, 1e-2)
+
+
+def test_the_pyramid_adds_up_to_the_image_but_for_its_finest_detail():
+    trainer = _trainer()
+    values = trainer.volumes[0].values
+    mean = float(values.mean())
+    grids = warm.pyramid(values, trainer.geometry, mean)
+    assert [tuple(g.shape) for g in grids] == list(trainer.geometry.cells)
+    cuts = tuple(slice(0, n) for n in values.shape)
+    features = trainer._features(grids, trainer.latents[0].boxes, cuts)
+    residual = values - mean - features.sum(dim=0).reshape(values.shape)
+    assert float(residual.std()) < 0.35 * float(values.std())
+
+
+def test_the_started_synthesis_adds_its_features_up():
+    trainer = _trainer()
+    warm.start(trainer, 30.0)
+    levels = trainer.spec.levels
+    features = torch.randn(levels, 500) * 20
+    predicted = _forward(trainer.synthesis, features)[0]
+    expected = trainer.synthesis[-1].bias + features.sum(dim=0) / 30.0
+    torch.testing.assert_close(predicted, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_started_fit_already_codes_the_image_before_any_step():
+    trainer = _trainer()
+    variance = float(trainer.volumes[0].values.var())
+    warm.start(trainer, 30.0)
+    synthesis, _ = network_tensors(trainer.spec, trainer.network_vector().astype(np.float64))
+    assert trainer.coded_error(synthesis, trainer.quantisation_steps()) < 0.15 * variance
+
+
+def test_only_whole_volumes_and_wide_enough_syntheses_start_warm():
+    assert warm.applies(_trainer())
+    assert not warm.applies(_trainer(synthesis=(8, 8))), "6 levels need 12 units"
+    assert not warm.applies(_trainer(tile=(0, 0, 0))), "a tile with a halo starts from zeros"
