@@ -698,6 +698,23 @@ class _Run:
         self.target = budget * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         return blobs
 
+    def recoded_networks(self, blobs, log_scale: float):
+        """`blobs`, as `code(log_scale)` gave them at other precisions of the synthesis, with
+        the networks' blob coded again at this run's: the tiles' blobs depend on the entropy
+        model's precision, not the synthesis's, so they are kept as they are (no latent is
+        coded again)."""
+        from ...encode.spill import Spill
+
+        trainer = self.trainer
+        vector = trainer.network_vector(math.exp(log_scale))
+        quantised, _ = quantised_networks(vector, trainer.spec, self.tensor_bits)
+        recoded = Spill()
+        recoded.append(encode_chain(quantised, trainer.spec.parameter_shapes, residual=False))
+        for index in range(1, len(blobs)):
+            recoded.append(blobs[index])
+        self.size = self.head + recoded.total
+        return recoded
+
     @property
     def tensor_bits(self) -> list[float]:
         """Each network tensor's precision, the synthesis's first."""

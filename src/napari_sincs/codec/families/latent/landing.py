@@ -81,7 +81,8 @@ def _finest_synthesis(run, landed: Try, low: float) -> Try:
     chosen = run.synthesis_bits
     for bits in presets.LATENT_SYNTHESIS_BITS:
         run.synthesis_bits = bits
-        tries = scale_tries(_coder(run), _coder(run)(landed[0]), low, budget, landed[0])
+        recoded = run.recoded_networks(landed[2], landed[0])
+        tries = scale_tries(_coder(run), (math.log(run.size), recoded), low, budget, landed[0])
         found = _in_band(tries, low, budget)
         if found is None and _lands(landed, low, budget):
             break
