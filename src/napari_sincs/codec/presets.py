@@ -320,7 +320,13 @@ LATENT_SLAB_SHARE = 0.05
 # and at 300x fmri_4d 27.74 against 29.31, cell_migration_2dt 30.98 / 31.36: not kept there.
 # The finest level at full resolution (first 0, 7 levels) started this way: cell_phase 30x
 # 43.99 dB, worse still than from zeros.
+# With fewer visits of every voxel than LATENT_WARM_MIN_EPOCHS, the rate had no time to prune
+# the pyramid and files landed far under their budget: test crops at 10x after 17-25 visits
+# landed at 16-22x in three fits (cell_migration_crop 18.8x, hela_crop 21.5x, nuclei3d_crop
+# 16.0x), nuclei2d_crop after 50 at 11.6x; after 100 (nuclei2d_crop, cell_migration_crop,
+# hela_crop at 10x and 20x) all six in one fit at 0.7-4% under budget. Balanced has 150.
 LATENT_WARM_MAX_RATIO = 100.0
+LATENT_WARM_MIN_EPOCHS = 100
 LATENT_WARM_GAIN = 30.0
 LATENT_LEARNING_RATE = 0.05
 LATENT_STEP_LEARNING_RATE = 0.05

@@ -9,8 +9,9 @@ import torch
 
 from helpers import load
 from napari_sincs import CompressionConfig
+from napari_sincs.codec import presets
 from napari_sincs.codec.families.latent import FAMILY, plan_for, warm
-from napari_sincs.codec.families.latent.fit import LatentTrainer, _forward, _Volume
+from napari_sincs.codec.families.latent.fit import LatentTrainer, _forward, _starts_warm, _Volume
 from napari_sincs.codec.families.latent.reader import network_tensors
 
 
@@ -60,3 +61,12 @@ def test_only_whole_volumes_and_wide_enough_syntheses_start_warm():
     assert warm.applies(_trainer())
     assert not warm.applies(_trainer(synthesis=(8, 8))), "6 levels need 12 units"
     assert not warm.applies(_trainer(tile=(0, 0, 0))), "a tile with a halo starts from zeros"
+
+
+def test_a_fit_starts_warm_below_100x_and_with_enough_visits():
+    trainer = _trainer()
+    enough = presets.LATENT_WARM_MIN_EPOCHS * trainer.patches_per_epoch
+    low = CompressionConfig(family="latent", ratio=30)
+    assert _starts_warm(trainer, low, enough)
+    assert not _starts_warm(trainer, low, enough - 1), "too few visits to prune the pyramid"
+    assert not _starts_warm(trainer, low.replace(ratio=100), enough), "100x starts from zeros"

@@ -566,13 +566,22 @@ def train_jointly(
         config.learning_rate,
         _stride(config),
     )
-    if config.ratio < presets.LATENT_WARM_MAX_RATIO and warm.applies(trainer):
-        warm.start(trainer, presets.LATENT_WARM_GAIN)
     run = _Run(trainer, job, config, bits, head, budget)
     steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
+    if _starts_warm(trainer, config, steps):
+        warm.start(trainer, presets.LATENT_WARM_GAIN)
     run.shown = (0, parts * steps)
     run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
     return run, steps
+
+
+def _starts_warm(trainer: LatentTrainer, config, steps: int) -> bool:
+    """Whether the fit starts from the image's pyramid (warm.py): below
+    presets.LATENT_WARM_MAX_RATIO, where its `steps` visit every voxel at least
+    presets.LATENT_WARM_MIN_EPOCHS times, and where the trainer can."""
+    epochs = steps / trainer.patches_per_epoch
+    low_ratio = config.ratio < presets.LATENT_WARM_MAX_RATIO
+    return low_ratio and epochs >= presets.LATENT_WARM_MIN_EPOCHS and warm.applies(trainer)
 
 
 def _stride(config) -> int:
