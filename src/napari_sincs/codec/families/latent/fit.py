@@ -731,12 +731,17 @@ class _Run:
         synthesis = [self.synthesis_bits] * len(spec.synthesis_shapes)
         return synthesis + [self.bits] * len(spec.arm_shapes)
 
-    def coded_error(self, log_scale: float) -> float:
-        """The distortion of the file as `code(log_scale)` codes it."""
+    def coded_error(self, log_scale: float, quantised: bool = True) -> float:
+        """The distortion of the file as `code(log_scale)` codes it; with `quantised` False,
+        of its latents through the networks as trained: about the least any precision gives."""
         trainer = self.trainer
+        vector = trainer.network_vector(math.exp(log_scale))
+        if quantised:
+            weights = quantised_networks(vector, trainer.spec, self.tensor_bits)[1]
+        else:
+            weights = vector.astype(np.float64)
+        synthesis, _ = network_tensors(trainer.spec, weights)
         scale = math.exp(log_scale)
-        weights = quantised_networks(trainer.network_vector(scale), trainer.spec, self.tensor_bits)
-        synthesis, _ = network_tensors(trainer.spec, weights[1])
         return trainer.coded_error(synthesis, trainer.quantisation_steps(scale))
 
     def train(
