@@ -735,13 +735,13 @@ class _Run:
         """The distortion of the file as `code(log_scale)` codes it; with `quantised` False,
         of its latents through the networks as trained: about the least any precision gives."""
         trainer = self.trainer
-        vector = trainer.network_vector(math.exp(log_scale))
+        scale = math.exp(log_scale)
+        vector = trainer.network_vector(scale)
         if quantised:
             weights = quantised_networks(vector, trainer.spec, self.tensor_bits)[1]
         else:
             weights = vector.astype(np.float64)
         synthesis, _ = network_tensors(trainer.spec, weights)
-        scale = math.exp(log_scale)
         return trainer.coded_error(synthesis, trainer.quantisation_steps(scale))
 
     def train(

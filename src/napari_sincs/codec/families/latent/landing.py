@@ -90,10 +90,9 @@ def _finest_synthesis(run, landed: Try, low: float) -> Try:
         if found is None and _lands(landed, low, budget):
             break
         if found is None:
-            fitting = [t for t in tries if t[1] <= math.log(budget)]
-            if not fitting:
+            found = _largest_within(tries, budget)
+            if found is None:
                 break
-            found = max(fitting, key=lambda t: t[1])
         finer = run.coded_error(found[0])
         log.info(
             "synthesis at %g bits: %.0f bytes, error %.3g (was %.3g)",
@@ -175,16 +174,21 @@ def _in_band(tries: list[Try], low: float, budget: float) -> Try | None:
     return None
 
 
+def _largest_within(tries: list[Try], budget: float) -> Try | None:
+    fitting = [t for t in tries if t[1] <= math.log(budget)]
+    return max(fitting, key=lambda t: t[1]) if fitting else None
+
+
 def _largest(tries: list[Try], budget: float, ratio: float) -> Try:
     """The largest try within the budget; an error where none is."""
-    fitting = [t for t in tries if t[1] <= math.log(budget)]
-    if not fitting:
+    largest = _largest_within(tries, budget)
+    if largest is None:
         smallest = math.exp(min(t[1] for t in tries))
         raise RatioUnreachableError(
             f"a ratio of {ratio:g} cannot be met: the smallest latent file took "
             f"{smallest:.0f} bytes for a budget of {budget:.0f}. Ask for a lower ratio."
         )
-    return max(fitting, key=lambda t: t[1])
+    return largest
 
 
 def _weightless(lam: float, distortion: float, rate: float) -> bool:
