@@ -49,3 +49,24 @@ def decoded_checksums(path: Path) -> dict:
             key: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
             for key, v in views.items()
         } | {"shape": list(lazy.shape), "dtype": str(lazy.dtype)}
+
+
+def latent_trainer(synthesis: tuple[int, ...] | None = None, tile=None):
+    """A latent trainer over the 2D crop normalised to [0, 1] (patches of 4096 voxels), with
+    the family's spec or another synthesis width; `tile`: the volume is that tile's."""
+    import dataclasses
+
+    import torch
+
+    from napari_sincs.codec.families.latent import FAMILY, plan_for
+    from napari_sincs.codec.families.latent.fit import LatentTrainer, _Volume
+
+    image = load("nuclei2d_crop.tif").astype(np.float32)
+    image = (image - image.min()) / (image.max() - image.min())
+    plan = plan_for((1, 1, 1, *image.shape), CompressionConfig(family="latent"))
+    spec = FAMILY.spec_for(plan)
+    if synthesis is not None:
+        spec = dataclasses.replace(spec, synthesis=synthesis)
+    geometry = spec.geometry(plan)
+    volume = _Volume(torch.from_numpy(image.reshape(geometry.extents)), None, tile=tile)
+    return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), 4096, 0, 1e-2)

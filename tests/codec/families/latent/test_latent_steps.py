@@ -7,27 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import load
-from napari_sincs import CompressionConfig
-from napari_sincs.codec.families.latent import FAMILY, plan_for
-from napari_sincs.codec.families.latent.fit import LatentTrainer, _forward, _Volume
+from helpers import latent_trainer
+from napari_sincs.codec.families.latent.fit import _forward
 from napari_sincs.codec.families.latent.reader import network_tensors
-
-
-def _trainer() -> LatentTrainer:
-    image = load("nuclei2d_crop.tif").astype(np.float32)
-    image = (image - image.min()) / (image.max() - image.min())
-    plan = plan_for((1, 1, 1, *image.shape), CompressionConfig(family="latent"))
-    spec = FAMILY.spec_for(plan)
-    geometry = spec.geometry(plan)
-    volume = _Volume(torch.from_numpy(image.reshape(geometry.extents)), None)
-    return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), 4096, 0, 1e-2)
 
 
 @pytest.mark.parametrize("scale", [1.0, 1.3])
 def test_the_coded_synthesis_reads_integers_as_the_trained_one_reads_steps(scale):
     """Also where the file lands in its budget with every step scaled."""
-    trainer = _trainer()
+    trainer = latent_trainer()
     levels = trainer.spec.levels
     with torch.no_grad():
         trainer.log_steps.copy_(torch.log(torch.linspace(0.1, 1.0, levels)))
@@ -44,12 +32,12 @@ def test_the_coded_synthesis_reads_integers_as_the_trained_one_reads_steps(scale
 
 
 def test_steps_get_finer_when_bits_are_free_and_never_coarser_than_one():
-    free = _trainer()
+    free = latent_trainer()
     for _ in range(40):
         free.step(1e-8, 1.0, True, measure=False)
     assert max(free.quantisation_steps()) <= 1.0
     assert np.mean(np.log(free.quantisation_steps())) < -0.2, "precision was free"
-    dear = _trainer()
+    dear = latent_trainer()
     for _ in range(40):
         dear.step(10.0, 1.0, True, measure=False)
     assert dear.quantisation_steps() == [1.0] * dear.spec.levels, "dear bits: at the bound"

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
-from helpers import load
+from helpers import latent_trainer
 from napari_sincs import CompressionConfig
 from napari_sincs.codec import presets
-from napari_sincs.codec.families.latent import FAMILY, plan_for, warm
-from napari_sincs.codec.families.latent.fit import LatentTrainer, _forward, _starts_warm, _Volume
+from napari_sincs.codec.families.latent import warm
+from napari_sincs.codec.families.latent.fit import _forward, _starts_warm
 from napari_sincs.codec.families.latent.reader import network_tensors
 
 
-def _trainer(synthesis: tuple[int, ...] | None = None, tile=None) -> LatentTrainer:
-    image = load("nuclei2d_crop.tif").astype(np.float32)
-    image = (image - image.min()) / (image.max() - image.min())
-    plan = plan_for((1, 1, 1, *image.shape), CompressionConfig(family="latent"))
-    spec = FAMILY.spec_for(plan)
-    if synthesis is not None:
-        spec = dataclasses.replace(spec, synthesis=synthesis)
-    geometry = spec.geometry(plan)
-    volume = _Volume(torch.from_numpy(image.reshape(geometry.extents)), None, tile=tile)
-    return LatentTrainer(spec, geometry, [volume], torch.device("cpu"), 4096, 0, 1e-2)
-
-
 def test_the_pyramid_adds_up_to_the_image_but_for_its_finest_detail():
-    trainer = _trainer()
+    trainer = latent_trainer()
     values = trainer.volumes[0].values
     mean = float(values.mean())
     grids = warm.pyramid(values, trainer.geometry, mean)
@@ -40,7 +26,7 @@ def test_the_pyramid_adds_up_to_the_image_but_for_its_finest_detail():
 
 
 def test_the_started_synthesis_adds_its_features_up():
-    trainer = _trainer()
+    trainer = latent_trainer()
     warm.start(trainer, 30.0)
     levels = trainer.spec.levels
     features = torch.randn(levels, 500) * 20
@@ -50,7 +36,7 @@ def test_the_started_synthesis_adds_its_features_up():
 
 
 def test_a_started_fit_already_codes_the_image_before_any_step():
-    trainer = _trainer()
+    trainer = latent_trainer()
     variance = float(trainer.volumes[0].values.var())
     warm.start(trainer, 30.0)
     synthesis, _ = network_tensors(trainer.spec, trainer.network_vector().astype(np.float64))
@@ -58,13 +44,13 @@ def test_a_started_fit_already_codes_the_image_before_any_step():
 
 
 def test_only_whole_volumes_and_wide_enough_syntheses_start_warm():
-    assert warm.applies(_trainer())
-    assert not warm.applies(_trainer(synthesis=(8, 8))), "6 levels need 12 units"
-    assert not warm.applies(_trainer(tile=(0, 0, 0))), "a tile with a halo starts from zeros"
+    assert warm.applies(latent_trainer())
+    assert not warm.applies(latent_trainer(synthesis=(8, 8))), "6 levels need 12 units"
+    assert not warm.applies(latent_trainer(tile=(0, 0, 0))), "a tile with a halo starts from zeros"
 
 
 def test_a_fit_starts_warm_below_100x_and_with_enough_visits():
-    trainer = _trainer()
+    trainer = latent_trainer()
     enough = presets.LATENT_WARM_MIN_EPOCHS * trainer.patches_per_epoch
     low = CompressionConfig(family="latent", ratio=30)
     assert _starts_warm(trainer, low, enough)
