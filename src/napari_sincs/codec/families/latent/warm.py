@@ -43,7 +43,7 @@ def pyramid(values: torch.Tensor, geometry: LatentGeometry, mean: float) -> list
     closely as averaging does: coarsest first, each level the weighted cell averages of what
     the coarser ones leave."""
     residual = values - mean
-    grids: list[torch.Tensor] = [residual] * geometry.levels
+    coarse_first = []
     for level in reversed(range(geometry.levels)):
         matrices = [
             torch.from_numpy(interpolation(np.arange(n), k, cells, (0, cells))).to(values)
@@ -54,8 +54,8 @@ def pyramid(values: torch.Tensor, geometry: LatentGeometry, mean: float) -> list
             d[:, None, None] * y[None, :, None] * x[None, None, :]
         )
         residual = residual - separable(matrices, cells)
-        grids[level] = cells
-    return grids
+        coarse_first.append(cells)
+    return coarse_first[::-1]
 
 
 def _linear(layers: nn.ModuleList, levels: int, gain: float) -> None:
