@@ -51,9 +51,10 @@ def decoded_checksums(path: Path) -> dict:
         } | {"shape": list(lazy.shape), "dtype": str(lazy.dtype)}
 
 
-def latent_trainer(synthesis: tuple[int, ...] | None = None, tile=None):
+def latent_trainer(synthesis: tuple[int, ...] | None = None, tile=None, depth: int = 1):
     """A latent trainer over the 2D crop normalised to [0, 1] (patches of 4096 voxels), with
-    the family's spec or another synthesis width; `tile`: the volume is that tile's."""
+    the family's spec or another synthesis width; `tile`: the volume is that tile's; `depth`:
+    a z stack of that many copies of the crop."""
     import dataclasses
 
     import torch
@@ -63,7 +64,8 @@ def latent_trainer(synthesis: tuple[int, ...] | None = None, tile=None):
 
     image = load("nuclei2d_crop.tif").astype(np.float32)
     image = (image - image.min()) / (image.max() - image.min())
-    plan = plan_for((1, 1, 1, *image.shape), CompressionConfig(family="latent"))
+    image = np.repeat(image[None], depth, axis=0)
+    plan = plan_for((1, 1, *image.shape), CompressionConfig(family="latent"))
     spec = FAMILY.spec_for(plan)
     if synthesis is not None:
         spec = dataclasses.replace(spec, synthesis=synthesis)

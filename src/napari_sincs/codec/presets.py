@@ -307,27 +307,39 @@ LATENT_SLAB = 4
 # ratio unreachable), the file's tiles are coded whole: its latents are then so few that a
 # plane decodes them all quickly anyway.
 LATENT_SLAB_SHARE = 0.05
-# Below LATENT_WARM_MAX_RATIO a whole-image fit starts from the image's own pyramid read by a
-# linear synthesis (families/latent/warm.py), one latent unit 1/LATENT_WARM_GAIN of the range,
-# instead of zeros: with balanced's visits the latents then reach the fine detail that low
-# ratios keep. 30x, one seed each, against zeros (both with the synthesis's precision search):
+# Below LATENT_WARM_MAX_RATIO (z stacks) or LATENT_WARM_MAX_RATIO_PLANES (images without z)
+# a whole-image fit starts from the image's own pyramid read by a linear synthesis
+# (families/latent/warm.py), one latent unit 1/gain of the range, instead of zeros: with
+# balanced's visits the latents then reach the fine detail that low ratios keep. The gain is
+# LATENT_WARM_GAIN up to LATENT_WARM_GAIN_RATIO and falls as 1/ratio above it (9 at 100x), so
+# that the rate does not first have to undo fine levels the budget cannot pay for.
+# 30x, gain 30, one seed each, against zeros (both with the synthesis's precision search):
 # cell_phase 50.56 against 49.94 dB, hela_3ch 50.02 / 49.37, cell_migration_2dt 37.41 / 35.63,
-# cells3d_nuclei 36.33 / 36.12, nuclei2d 33.84 / 33.83. At 100x a gain of 30 lost on two of
-# four (cell_migration_2dt 31.97 against 34.63, cell_phase 42.21 / 42.72: the rate must first
-# undo the pyramid's fine levels); a gain of 10 won on the 2D and 2D+T images (hela_3ch 45.83
-# against 44.26, cell_migration_2dt 34.89 / 34.63, cell_phase 42.87 / 42.72, nuclei2d 32.99 /
-# 32.95) but lost on beads3d (48.26 against 49.07) and fmri_4d's SSIM (0.897 against 0.904),
-# and at 300x fmri_4d 27.74 against 29.31, cell_migration_2dt 30.98 / 31.36: not kept there.
-# The finest level at full resolution (first 0, 7 levels) started this way: cell_phase 30x
-# 43.99 dB, worse still than from zeros.
+# cells3d_nuclei 36.33 / 36.12, nuclei2d 33.84 / 33.83. At 100x a gain of 30 lost
+# (cell_migration_2dt 31.97 against 34.63, cell_phase 42.21 / 42.72); a gain of 9 won on every
+# image without z (hela_3ch 45.66 against 44.26, drosophila_histone_2dt 36.06 / 35.57,
+# cell_phase 43.30 / 42.72, cell_migration_2dt 34.83 / 34.63, nuclei2d 32.98 / 32.95; with
+# another seed hela_3ch 44.89 / 43.48, cell_phase 43.23 / 39.08, cell_migration_2dt 34.79 /
+# 34.29) but not on z stacks (beads3d 48.92 against 49.07, fmri_4d's
+# SSIM 0.704 against 0.904; gain 10: beads3d 48.26, cells3d_nuclei 35.91 / 35.90). At 200x,
+# gain 4.5, without z: hela_3ch 41.15 against 40.89, drosophila_histone_2dt 33.52 / 33.27,
+# cell_migration_2dt 32.32 / 32.41; at 300x, gain 3, cell_migration_2dt 30.29 against 31.36,
+# hela_3ch 38.67 / 38.82. Zeroing the pyramid's finest one or two levels instead (gain 30,
+# 100x; one / two levels) did not pay (cell_phase 41.28 / 42.30 against 42.72 from zeros,
+# cell_migration_2dt 34.57 / 34.56 against 34.63), nor did the
+# pyramid's latents with the synthesis left to its random start (gain 10, 100x: cell_phase
+# 42.30, fmri_4d's SSIM 0.880). The finest level at full resolution (first 0, 7 levels)
+# started this way: cell_phase 30x 43.99 dB, worse still than from zeros.
 # With fewer visits of every voxel than LATENT_WARM_MIN_EPOCHS, the rate had no time to prune
 # the pyramid and files landed far under their budget: test crops at 10x after 17-25 visits
 # landed at 16-22x in three fits (cell_migration_crop 18.8x, hela_crop 21.5x, nuclei3d_crop
 # 16.0x), nuclei2d_crop after 50 at 11.6x; after 100 (nuclei2d_crop, cell_migration_crop,
 # hela_crop at 10x and 20x) all six in one fit at 0.7-4% under budget. Balanced has 150.
 LATENT_WARM_MAX_RATIO = 100.0
+LATENT_WARM_MAX_RATIO_PLANES = 200.0
 LATENT_WARM_MIN_EPOCHS = 100
 LATENT_WARM_GAIN = 30.0
+LATENT_WARM_GAIN_RATIO = 30.0
 LATENT_LEARNING_RATE = 0.05
 LATENT_STEP_LEARNING_RATE = 0.05
 LATENT_NOISE_FRACTION = 0.8

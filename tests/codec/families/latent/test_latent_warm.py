@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from helpers import latent_trainer
 from napari_sincs import CompressionConfig
 from napari_sincs.codec import presets
 from napari_sincs.codec.families.latent import warm
-from napari_sincs.codec.families.latent.fit import _forward, _starts_warm
+from napari_sincs.codec.families.latent.fit import _forward, _warm_gain
 from napari_sincs.codec.families.latent.reader import network_tensors
 
 
@@ -49,10 +50,21 @@ def test_only_whole_volumes_and_wide_enough_syntheses_start_warm():
     assert not warm.applies(latent_trainer(tile=(0, 0, 0))), "a tile with a halo starts from zeros"
 
 
-def test_a_fit_starts_warm_below_100x_and_with_enough_visits():
+def test_a_fit_starts_warm_with_enough_visits_and_a_gain_that_falls_with_the_ratio():
     trainer = latent_trainer()
     enough = presets.LATENT_WARM_MIN_EPOCHS * trainer.patches_per_epoch
     low = CompressionConfig(family="latent", ratio=30)
-    assert _starts_warm(trainer, low, enough)
-    assert not _starts_warm(trainer, low, enough - 1), "too few visits to prune the pyramid"
-    assert not _starts_warm(trainer, low.replace(ratio=100), enough), "100x starts from zeros"
+    assert _warm_gain(trainer, low, enough) == presets.LATENT_WARM_GAIN
+    assert _warm_gain(trainer, low.replace(ratio=10), enough) == presets.LATENT_WARM_GAIN
+    assert _warm_gain(trainer, low, enough - 1) is None, "too few visits to prune the pyramid"
+    assert _warm_gain(trainer, low.replace(ratio=100), enough) == pytest.approx(9.0)
+    assert _warm_gain(trainer, low.replace(ratio=200), enough) is None
+
+
+def test_z_stacks_start_warm_below_100x_only():
+    trainer = latent_trainer(depth=4)
+    assert trainer.geometry.d_axis == "z"
+    enough = presets.LATENT_WARM_MIN_EPOCHS * trainer.patches_per_epoch
+    low = CompressionConfig(family="latent", ratio=30)
+    assert _warm_gain(trainer, low, enough) == presets.LATENT_WARM_GAIN
+    assert _warm_gain(trainer, low.replace(ratio=100), enough) is None

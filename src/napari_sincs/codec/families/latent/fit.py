@@ -568,20 +568,29 @@ def train_jointly(
     )
     run = _Run(trainer, job, config, bits, head, budget)
     steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
-    if _starts_warm(trainer, config, steps):
-        warm.start(trainer, presets.LATENT_WARM_GAIN)
+    gain = _warm_gain(trainer, config, steps)
+    if gain is not None:
+        warm.start(trainer, gain)
     run.shown = (0, parts * steps)
     run.train(steps, presets.LATENT_NOISE_FRACTION, 1.0, 1, measure_at=(0.5, 0.7, 0.85))
     return run, steps
 
 
-def _starts_warm(trainer: LatentTrainer, config, steps: int) -> bool:
-    """Whether the fit starts from the image's pyramid (warm.py): below
-    presets.LATENT_WARM_MAX_RATIO, where its `steps` visit every voxel at least
-    presets.LATENT_WARM_MIN_EPOCHS times, and where the trainer can."""
+def _warm_gain(trainer: LatentTrainer, config, steps: int) -> float | None:
+    """The gain the fit starts from the image's pyramid with (warm.py), or None where it starts
+    from zeros: below presets.LATENT_WARM_MAX_RATIO on z stacks and
+    presets.LATENT_WARM_MAX_RATIO_PLANES on images without z, where its `steps` visit every
+    voxel at least presets.LATENT_WARM_MIN_EPOCHS times, and where the trainer can. Above
+    presets.LATENT_WARM_GAIN_RATIO the gain falls with the ratio: one latent unit is then a
+    larger share of the range, so less of the pyramid's fine detail starts away from zero."""
+    planes = trainer.geometry.d_axis != "z"
+    limit = presets.LATENT_WARM_MAX_RATIO_PLANES if planes else presets.LATENT_WARM_MAX_RATIO
     epochs = steps / trainer.patches_per_epoch
-    low_ratio = config.ratio < presets.LATENT_WARM_MAX_RATIO
-    return low_ratio and epochs >= presets.LATENT_WARM_MIN_EPOCHS and warm.applies(trainer)
+    if config.ratio >= limit or epochs < presets.LATENT_WARM_MIN_EPOCHS:
+        return None
+    if not warm.applies(trainer):
+        return None
+    return presets.LATENT_WARM_GAIN * min(1.0, presets.LATENT_WARM_GAIN_RATIO / config.ratio)
 
 
 def _stride(config) -> int:
