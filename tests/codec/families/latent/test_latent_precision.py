@@ -20,15 +20,15 @@ def _network_steps(path) -> np.ndarray:
 
 
 def test_finer_synthesis_weights_are_kept_where_they_lower_the_error(tmp_path):
-    """cell_phase's crop at 8x: the same fit landed with its synthesis at 8 bits and with the
-    search (10 bits wins there): the same budget, a lower error, finer synthesis steps and the
+    """cell_phase's crop at 6x: the same fit landed with its synthesis at 8 bits and with the
+    search (finer weights win there): the same budget, a lower error, finer synthesis steps and the
     entropy model's unchanged."""
     data = read_image(DATA / "cell_phase_crop.png").data
-    config = LATENT.replace(ratio=8)
+    config = LATENT.replace(ratio=6)
     with presets.overridden(LATENT_SYNTHESIS_BITS=()):
         even = sincs.compress(data, tmp_path / "even.sincs", config=config)
     searched = sincs.compress(data, tmp_path / "searched.sincs", config=config)
-    assert even.ratio >= 8 and searched.ratio >= 8
+    assert even.ratio >= 6 and searched.ratio >= 6
     assert searched.psnr > even.psnr + 0.1
     even_steps, searched_steps = (
         _network_steps(tmp_path / f"{n}.sincs") for n in ("even", "searched")
