@@ -321,7 +321,9 @@ LATENT_SLAB_SHARE = 0.05
 # cell_phase 43.30 / 42.72, cell_migration_2dt 34.83 / 34.63, nuclei2d 32.98 / 32.95; with
 # another seed hela_3ch 44.89 / 43.48, cell_phase 43.23 / 39.08, cell_migration_2dt 34.79 /
 # 34.29) but not on z stacks (beads3d 48.92 against 49.07, fmri_4d's
-# SSIM 0.704 against 0.904; gain 10: beads3d 48.26, cells3d_nuclei 35.91 / 35.90). At 200x,
+# SSIM 0.704 against 0.904; gain 10: beads3d 48.26, cells3d_nuclei 35.91 / 35.90). With the
+# distortion measured on clipped predictions (fit._as_decoded) the z stacks come close
+# (fmri_4d 31.97 / 0.908 against 32.03 / 0.911 from zeros, beads3d 49.20 / 49.05). At 200x,
 # gain 4.5, without z: hela_3ch 41.15 against 40.89, drosophila_histone_2dt 33.52 / 33.27,
 # cell_migration_2dt 32.32 / 32.41; at 300x, gain 3, cell_migration_2dt 30.29 against 31.36,
 # hela_3ch 38.67 / 38.82. Zeroing the pyramid's finest one or two levels instead (gain 30,
