@@ -736,7 +736,7 @@ class _Run:
         vector = trainer.network_vector(math.exp(log_scale))
         quantised, _ = quantised_networks(vector, trainer.spec, self.tensor_bits)
         recoded = Spill()
-        recoded.append(encode_chain(quantised, trainer.spec.parameter_shapes, residual=False))
+        recoded.append(networks_blob(quantised, trainer.spec))
         for index in range(1, len(blobs)):
             recoded.append(blobs[index])
         self.size = self.head + recoded.total
@@ -838,17 +838,21 @@ def quantised_networks(
     return quantised, quantised.dequantise(shapes, np.float64)[0]
 
 
+def networks_blob(quantised: QuantisedChain, spec: LatentSpec) -> bytes:
+    """Blob 0 of a latent file: the quantised networks, coded as one group's weights."""
+    return encode_chain(quantised, spec.parameter_shapes, residual=False)
+
+
 def code_tiles(network_vector: np.ndarray, spec: LatentSpec, geometry: LatentGeometry, bits, tiles):
     """The networks' blob, then one blob for each (tile, its integer cells per level) of
     `tiles`, in their order."""
     from ...encode.spill import Spill
 
-    shapes = spec.parameter_shapes
     quantised, weights = quantised_networks(network_vector, spec, bits)
     _, arm_tensors = network_tensors(spec, weights)
     arm = ExactArm(arm_tensors, torch.device("cpu"))
     blobs = Spill()
-    blobs.append(encode_chain(quantised, shapes, residual=False))
+    blobs.append(networks_blob(quantised, spec))
     for tile, cells in tiles:
         blobs.append(encode_tile(geometry, arm, tile, cells))
     return blobs
