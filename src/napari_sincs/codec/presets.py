@@ -320,17 +320,17 @@ LATENT_SLAB_SHARE = 0.05
 # image without z (hela_3ch 45.66 against 44.26, drosophila_histone_2dt 36.06 / 35.57,
 # cell_phase 43.30 / 42.72, cell_migration_2dt 34.83 / 34.63, nuclei2d 32.98 / 32.95; with
 # another seed hela_3ch 44.89 / 43.48, cell_phase 43.23 / 39.08, cell_migration_2dt 34.79 /
-# 34.29) but not on z stacks (beads3d 48.92 against 49.07, fmri_4d's
-# SSIM 0.704 against 0.904; gain 10: beads3d 48.26, cells3d_nuclei 35.91 / 35.90). With the
-# distortion measured on clipped predictions (fit._as_decoded) the z stacks come close
-# (fmri_4d 31.97 / 0.908 against 32.03 / 0.911 from zeros, beads3d 49.20 / 49.05). At 200x,
-# gain 4.5, without z: hela_3ch 41.15 against 40.89, drosophila_histone_2dt 33.52 / 33.27,
-# cell_migration_2dt 32.32 / 32.41; at 300x, gain 3, cell_migration_2dt 30.29 against 31.36,
-# hela_3ch 38.67 / 38.82. Zeroing the pyramid's finest one or two levels instead (gain 30,
-# 100x; one / two levels) did not pay (cell_phase 41.28 / 42.30 against 42.72 from zeros,
-# cell_migration_2dt 34.57 / 34.56 against 34.63), nor did the
-# pyramid's latents with the synthesis left to its random start (gain 10, 100x: cell_phase
-# 42.30, fmri_4d's SSIM 0.880). The finest level at full resolution (first 0, 7 levels)
+# 34.29) but not on z stacks (beads3d 48.92 against 49.07, fmri_4d's SSIM 0.704 against
+# 0.904; gain 10: beads3d 48.26, cells3d_nuclei 35.91 / 35.90). With the distortion measured
+# on clipped predictions (fit._as_decoded) the z stacks are level with zeros, so they keep
+# 100x: fmri_4d 31.97 / 0.908 against 32.03 / 0.911, beads3d 49.20 / 49.05, cells3d_nuclei
+# 35.92 / 35.90, brain_cells_3d 47.46 / 47.52. At 200x, gain 4.5, without z: hela_3ch 41.15
+# against 40.89, drosophila_histone_2dt 33.52 / 33.27, cell_migration_2dt 32.32 / 32.41; at
+# 300x, gain 3, cell_migration_2dt 30.29 against 31.36, hela_3ch 38.67 / 38.82. Zeroing the
+# pyramid's finest one or two levels instead (gain 30, 100x) did not pay (cell_phase 41.28 /
+# 42.30 against 42.72 from zeros, cell_migration_2dt 34.57 / 34.56 against 34.63), nor did
+# the pyramid's latents with the synthesis left to its random start (gain 10, 100x:
+# cell_phase 42.30, fmri_4d's SSIM 0.880). The finest level at full resolution (first 0, 7 levels)
 # started this way: cell_phase 30x 43.99 dB, worse still than from zeros.
 # With fewer visits of every voxel than LATENT_WARM_MIN_EPOCHS, the rate had no time to prune
 # the pyramid and files landed far under their budget: test crops at 10x after 17-25 visits
