@@ -337,9 +337,19 @@ LATENT_SLAB_SHARE = 0.05
 # landed at 16-22x in three fits (cell_migration_crop 18.8x, hela_crop 21.5x, nuclei3d_crop
 # 16.0x), nuclei2d_crop after 50 at 11.6x; after 100 (nuclei2d_crop, cell_migration_crop,
 # hela_crop at 10x and 20x) all six in one fit at 0.7-4% under budget. Balanced has 150.
+# That happens at low ratios only: on images without z the fast preset's 50 visits started
+# warm landed in their band from LATENT_WARM_FEW_EPOCHS_RATIO up (30x: hela_3ch 30.1x,
+# cell_migration_2dt 30.7x; 100x: 101-105x on five images) but not below it (10x: hela_3ch
+# 16.2x, cell_migration_2dt 13.8x; 20x: hela_3ch 21.7x), and gained there (warm against zeros,
+# one seed: 100x hela_3ch 43.00 / 38.12 dB, cell_migration_2dt 34.36 / 33.70,
+# drosophila_histone_2dt 35.21 / 34.84; 30x hela_3ch 46.91 / 42.07, cell_migration_2dt 36.81 /
+# 34.63). On z stacks beads3d landed at 33.6x for 30x (49.38 dB, against 48.81 at 30.3x from
+# zeros), so they keep the floor of visits (fast at 30x, warm against zeros, left: fmri_4d
+# 32.80 / 31.78, cells3d_nuclei 35.74 / 35.53).
 LATENT_WARM_MAX_RATIO = 100.0
 LATENT_WARM_MAX_RATIO_PLANES = 200.0
 LATENT_WARM_MIN_EPOCHS = 100
+LATENT_WARM_FEW_EPOCHS_RATIO = 30.0
 LATENT_WARM_GAIN = 30.0
 LATENT_WARM_GAIN_RATIO = 30.0
 LATENT_LEARNING_RATE = 0.05

@@ -50,21 +50,23 @@ def test_only_whole_volumes_and_wide_enough_syntheses_start_warm():
     assert not warm.applies(latent_trainer(tile=(0, 0, 0))), "a tile with a halo starts from zeros"
 
 
-def test_a_fit_starts_warm_with_enough_visits_and_a_gain_that_falls_with_the_ratio():
+def test_a_plane_starts_warm_with_enough_visits_or_from_30x_with_a_gain_falling_above():
     trainer = latent_trainer()
     enough = presets.LATENT_WARM_MIN_EPOCHS * trainer.patches_per_epoch
     low = CompressionConfig(family="latent", ratio=30)
     assert _warm_gain(trainer, low, enough) == presets.LATENT_WARM_GAIN
     assert _warm_gain(trainer, low.replace(ratio=10), enough) == presets.LATENT_WARM_GAIN
-    assert _warm_gain(trainer, low, enough - 1) is None, "too few visits to prune the pyramid"
+    assert _warm_gain(trainer, low.replace(ratio=20), enough - 1) is None, "lands under budget"
+    assert _warm_gain(trainer, low, enough - 1) == presets.LATENT_WARM_GAIN, "fast's few visits"
     assert _warm_gain(trainer, low.replace(ratio=100), enough) == pytest.approx(9.0)
     assert _warm_gain(trainer, low.replace(ratio=200), enough) is None
 
 
-def test_z_stacks_start_warm_below_100x_only():
+def test_z_stacks_start_warm_below_100x_and_with_enough_visits_only():
     trainer = latent_trainer(depth=4)
     assert trainer.geometry.d_axis == "z"
     enough = presets.LATENT_WARM_MIN_EPOCHS * trainer.patches_per_epoch
     low = CompressionConfig(family="latent", ratio=30)
     assert _warm_gain(trainer, low, enough) == presets.LATENT_WARM_GAIN
+    assert _warm_gain(trainer, low, enough - 1) is None, "too few visits at any ratio"
     assert _warm_gain(trainer, low.replace(ratio=100), enough) is None

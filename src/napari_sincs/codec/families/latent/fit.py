@@ -589,13 +589,16 @@ def _warm_gain(trainer: LatentTrainer, config, steps: int) -> float | None:
     """The gain the fit starts from the image's pyramid with (warm.py), or None where it starts
     from zeros: below presets.LATENT_WARM_MAX_RATIO on z stacks and
     presets.LATENT_WARM_MAX_RATIO_PLANES on images without z, where its `steps` visit every
-    voxel at least presets.LATENT_WARM_MIN_EPOCHS times, and where the trainer can. Above
+    voxel at least presets.LATENT_WARM_MIN_EPOCHS times (on images without z, from
+    presets.LATENT_WARM_FEW_EPOCHS_RATIO up, however few), and where the trainer can. Above
     presets.LATENT_WARM_GAIN_RATIO the gain falls with the ratio: one latent unit is then a
     larger share of the range, so less of the pyramid's fine detail starts away from zero."""
     planes = trainer.geometry.d_axis != "z"
     limit = presets.LATENT_WARM_MAX_RATIO_PLANES if planes else presets.LATENT_WARM_MAX_RATIO
-    epochs = steps / trainer.patches_per_epoch
-    if config.ratio >= limit or epochs < presets.LATENT_WARM_MIN_EPOCHS:
+    few = steps / trainer.patches_per_epoch < presets.LATENT_WARM_MIN_EPOCHS
+    if few and not (planes and config.ratio >= presets.LATENT_WARM_FEW_EPOCHS_RATIO):
+        return None
+    if config.ratio >= limit:
         return None
     if not warm.applies(trainer):
         return None
