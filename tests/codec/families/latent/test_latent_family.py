@@ -14,7 +14,7 @@ from napari_sincs.codec.config import CompressionConfig
 from napari_sincs.codec.errors import CorruptFileError
 from napari_sincs.codec.families import get_family
 from napari_sincs.codec.families.latent import plan_for
-from napari_sincs.codec.families.latent.fit import _unslabbed_if_tight
+from napari_sincs.codec.families.latent.fit import _planned, _unslabbed_if_tight
 from napari_sincs.codec.families.latent.reader import LatentValues
 
 LATENT = FAST.replace(family="latent", saliency="uniform", steps=300, batch_size=None)
@@ -157,6 +157,24 @@ def test_tiles_are_coded_whole_where_slab_streams_would_crowd_the_budget():
     raw = 41 * 150 * 150
     assert _unslabbed_if_tight(spec, plan, raw / 300).slab == presets.LATENT_SLAB
     assert _unslabbed_if_tight(spec, plan, raw / 1000).slab == 0
+
+
+def test_tiles_grow_where_their_own_bytes_would_crowd_a_small_plane_budget():
+    """cell_phase's shape (660 x 550, 9 tiles of 256^2): at 10x the tiles' own bytes are under
+    1% of the budget and they stay; at 100x (3.6 kB) they would take 7%, so the plane is one
+    tile (512^2 tiles would still take over 3%). A block the user set, a z stack and a fit
+    tile by tile keep theirs."""
+    family = get_family("latent")
+    shape = (1, 1, 1, 660, 550)
+    config = CompressionConfig(family="latent")
+    raw = 660 * 550
+    assert len(_planned(family, shape, config, raw / 10, True)) == 9
+    assert len(_planned(family, shape, config, raw / 100, True)) == 1
+    assert len(_planned(family, shape, config, raw / 100, False)) == 9
+    user = config.replace(block=(256, 256))
+    assert len(_planned(family, shape, user, raw / 100, True)) == 9
+    stack = (1, 1, 8, 660, 550)
+    assert len(_planned(family, stack, config, 8 * raw / 100, True)) == 9
 
 
 def test_the_memory_free_is_known_here():

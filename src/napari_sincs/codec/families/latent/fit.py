@@ -33,6 +33,7 @@ from ...device import available_bytes, pick_device
 from ...errors import RatioUnreachableError
 from ...format.quantize import QuantisedChain, quantise_chain
 from ...format.weights import encode_chain
+from ...grouping import GroupPlan
 from ...intensity import normalise
 from ..base import ModelSpec
 from . import warm
@@ -514,11 +515,12 @@ def encode_at_ratio(family, job, config):
     from ...encode.job import header_bytes
     from ...encode.planning import Design
     from ...encode.rate import Encoded
-    from . import plan_for
 
-    plan = plan_for(job.shape, config)
     bits = presets.LATENT_NETWORK_BITS
     budget = job.raw_bytes / config.ratio
+    device = pick_device(config.device)
+    whole = trains_whole(job, device)
+    plan = _planned(family, job.shape, config, budget, whole)
     spec = _unslabbed_if_tight(family.spec_for(plan), plan, budget)
     tiles = _tile_bytes(spec.geometry(plan))
     head = header_bytes(job.header(config, Design(plan, spec), bits))
@@ -533,9 +535,8 @@ def encode_at_ratio(family, job, config):
             f"and networks alone take about {fixed} bytes; ask for a ratio below "
             f"{job.raw_bytes / (fixed * 1.5):.0f}, or use family='pe_mlp'."
         )
-    device = pick_device(config.device)
     started = time.perf_counter()
-    if not trains_whole(job, device):
+    if not whole:
         from .tiled import fit_tiled
 
         blobs, attempt = fit_tiled(spec, geometry, job, config, bits, head, budget, device)
@@ -658,6 +659,25 @@ def _sized(spec: LatentSpec, available: float, bits: float) -> LatentSpec:
         if _network_bytes(sized, bits) <= presets.LATENT_NETWORK_SHARE * available:
             break
     return sized
+
+
+def _planned(family, shape: tuple[int, ...], config, budget: float, whole: bool) -> GroupPlan:
+    """The default tiles or, on an image without z trained whole, where their blobs' own bytes
+    would take more than presets.LATENT_TILE_SHARE of the budget, tiles twice as high and wide
+    until they do not, at most presets.LATENT_MAX_TILE_YX: at high ratios on small planes the
+    tiles' ranges and coder words, and their entropy model's context cut at every border, cost
+    more than a region decoding a larger tile. A block the user set stays."""
+    from . import plan_for
+
+    plan = plan_for(shape, config)
+    tile = presets.LATENT_TILE
+    grows = whole and config.block is None and shape[2] == 1
+    while grows and tile[1] < presets.LATENT_MAX_TILE_YX:
+        if _tile_bytes(family.spec_for(plan).geometry(plan)) <= presets.LATENT_TILE_SHARE * budget:
+            break
+        tile = (tile[0], 2 * tile[1], 2 * tile[2])
+        plan = plan_for(shape, config.replace(block=tile))
+    return plan
 
 
 def _unslabbed_if_tight(spec: LatentSpec, plan, budget: float) -> LatentSpec:
