@@ -1,11 +1,12 @@
-"""The synthesis's weight precision, chosen by measuring the coded file's error after landing."""
+"""The networks' weight precision: the synthesis's chosen by measuring the coded file's error
+after landing, the entropy model's coarser, which frees bytes for the latents of small files."""
 
 from __future__ import annotations
 
 import numpy as np
 
 import napari_sincs as sincs
-from helpers import DATA, FAST
+from helpers import DATA, FAST, load
 from napari_sincs.codec import presets
 from napari_sincs.codec.format.weights import decode_chain
 from napari_sincs.io import read_image
@@ -38,3 +39,30 @@ def test_finer_synthesis_weights_are_kept_where_they_lower_the_error(tmp_path):
     hidden = slice(2, synthesis, 2)
     assert np.all(searched_steps[hidden] < even_steps[hidden] / 3)
     np.testing.assert_array_equal(searched_steps[synthesis:], even_steps[synthesis:])
+
+
+def test_the_entropy_model_is_coded_coarser_where_that_codes_the_file_smaller(tmp_path):
+    """The 3D crop at 60x (about 1.2 kB): coded with its entropy model's weights at one of
+    presets.LATENT_ARM_BITS instead of the synthesis's 8, the networks' blob is smaller and the
+    file, still at its ratio, gives the bytes to the latents."""
+    data = load("nuclei3d_crop.tif")
+    config = LATENT.replace(ratio=60, steps=200)
+    with presets.overridden(LATENT_ARM_BITS=()):
+        even = sincs.compress(data, tmp_path / "even.sincs", axes="zyx", config=config)
+    coarse = sincs.compress(data, tmp_path / "coarse.sincs", axes="zyx", config=config)
+    assert even.ratio >= 60 and coarse.ratio >= 60
+    blobs, bits = {}, {}
+    for name in ("even", "coarse"):
+        with sincs.open_sincs(tmp_path / f"{name}.sincs") as lazy:
+            source = lazy.decoder.values.source
+            sizes = [len(source.read_blob(i)) for i in range(source.n_blobs)]
+            synthesis = len(lazy.header.model.synthesis_shapes)
+            bits[name] = lazy.header.bits
+        blobs[name] = (sizes[0], sum(sizes[1:]))
+    assert bits["even"] == presets.LATENT_NETWORK_BITS and bits["coarse"] in presets.LATENT_ARM_BITS
+    even_steps, coarse_steps = (_network_steps(tmp_path / f"{n}.sincs") for n in ("even", "coarse"))
+    arm = slice(synthesis, None, 2)
+    coarser = bits["even"] - bits["coarse"]
+    assert np.all(coarse_steps[arm] > even_steps[arm] * 2 ** (coarser - 1))
+    assert blobs["coarse"][0] < blobs["even"][0] - 30
+    assert blobs["coarse"][1] > blobs["even"][1]

@@ -35,7 +35,6 @@ from ...format.quantize import QuantisedChain, quantise_chain
 from ...format.weights import encode_chain
 from ...grouping import GroupPlan
 from ...intensity import normalise
-from ..base import ModelSpec
 from . import warm
 from .coding import Q_MAX, ExactArm, encode_tile
 from .context import contexts, reach
@@ -546,7 +545,7 @@ def encode_at_ratio(family, job, config):
     volumes = _volumes(job, geometry, device)
     run, steps = train_jointly(spec, geometry, volumes, device, job, config, bits, head, budget, 1)
     blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
-    header = job.header(config, design, bits)
+    header = job.header(config, design, run.arm_bits)
     fit_seconds = time.perf_counter() - started
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
 
@@ -699,7 +698,7 @@ def _tile_bytes(geometry: LatentGeometry) -> int:
     return len(geometry.plan) * per_tile
 
 
-def _network_bytes(spec: ModelSpec, bits: float) -> int:
+def _network_bytes(spec: LatentSpec, bits: float) -> int:
     """About what the networks' blob takes at a precision (zstd saves a little on top)."""
     return int(spec.n_parameters * bits / 8) + 8 * len(spec.parameter_shapes) + 32
 
@@ -715,9 +714,10 @@ class _Run:
         self.trainer = trainer
         self.job = job
         self.config = config
-        self.bits = bits
         self.synthesis_bits = bits
-        """The synthesis's precision: `bits` (the entropy model's) or finer (landing.py)."""
+        """The synthesis's precision: `bits` or finer (landing.py)."""
+        self.arm_bits = bits
+        """The entropy model's precision: `bits` or coarser (landing.py)."""
         self.head = head
         self.budget = budget
         self.voxels = trainer.geometry.voxel_count()
@@ -770,7 +770,7 @@ class _Run:
         """Each network tensor's precision, the synthesis's first."""
         spec = self.trainer.spec
         synthesis = [self.synthesis_bits] * len(spec.synthesis_shapes)
-        return synthesis + [self.bits] * len(spec.arm_shapes)
+        return synthesis + [self.arm_bits] * len(spec.arm_shapes)
 
     def coded_error(self, log_scale: float, quantised: bool = True) -> float:
         """The distortion of the file as `code(log_scale)` codes it; with `quantised` False,

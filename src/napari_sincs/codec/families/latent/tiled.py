@@ -344,7 +344,7 @@ class TiledFit:
         held = ((geometry.volume_of(g), geometry.tile_of(g)) for g in geometry.plan)
         tiles = ((tile, self.store.rounded(volume, tile, steps)) for volume, tile in held)
         vector = self.networks.network_vector(scale)
-        blobs = code_tiles(vector, self.networks.spec, geometry, self.run.bits, tiles)
+        blobs = code_tiles(vector, self.networks.spec, geometry, self.run.tensor_bits, tiles)
         self.run.size = self.run.head + blobs.total
         return blobs
 
