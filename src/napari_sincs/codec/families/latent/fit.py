@@ -717,7 +717,7 @@ class _Run:
         self.synthesis_bits = bits
         """The synthesis's precision: `bits` or finer (landing.py)."""
         self.arm_bits = bits
-        """The entropy model's precision: `bits` or coarser (landing.py)."""
+        """The entropy model's precision: `bits` or coarser (choose_arm_bits)."""
         self.head = head
         self.budget = budget
         self.voxels = trainer.geometry.voxel_count()
@@ -747,6 +747,23 @@ class _Run:
         budget = 8 * (self.budget - self.head - networks)
         self.target = budget * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
         return blobs
+
+    def choose_arm_bits(self) -> None:
+        """Code the file with the entropy model's weights at this run's precision and at each
+        of presets.LATENT_ARM_BITS, and keep the precision that codes it smallest (the decoded
+        image is the same). Chosen while training, so that lambda then steers the latents to
+        the budget that precision leaves them: chosen after training, the bytes it saves could
+        only be filled by scaling the quantisation steps away from those trained."""
+        sizes = {}
+        for bits in (self.arm_bits, *presets.LATENT_ARM_BITS):
+            self.arm_bits = bits
+            self.code()
+            sizes[bits] = self.size
+            log.info("entropy model at %g bits: %d bytes", bits, self.size)
+        smallest = min(sizes, key=sizes.__getitem__)
+        if smallest != self.arm_bits:
+            self.arm_bits = smallest
+            self.code()
 
     def recoded_networks(self, blobs, log_scale: float):
         """`blobs`, as `code(log_scale)` gave them at other precisions of the synthesis, with
@@ -796,7 +813,8 @@ class _Run:
     ) -> None:
         """`steps` steps, noisy rounding for the first `noisy_until` of them, the learning rates
         scaled by `lr_scale` on a cosine; lambda steered unless `steer` is False; the file is
-        coded at the fractions `measure_at` to correct the estimate."""
+        coded at the fractions `measure_at` to correct the estimate, at the first with the
+        entropy model's precision chosen."""
         measures = {max(1, int(f * steps)) for f in measure_at}
         per_epoch = self.trainer.patches_per_epoch
         newest = min(presets.LATENT_RATE_NEWEST, 1 / per_epoch)
@@ -814,7 +832,9 @@ class _Run:
                 )
                 error = math.log(max(self.rounded * self.correction, 1e-9) / self.target)
                 self.lam = float(np.clip(self.lam * math.exp(gain * error), LAMBDA_MIN, 10.0))
-            if step in measures:
+            if step == min(measures, default=0):
+                self.choose_arm_bits()
+            elif step in measures:
                 self.code()
             if step % presets.CHECK_EVERY == 0 or step == steps:
                 check(self.job.cancel)

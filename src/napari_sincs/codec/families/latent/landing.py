@@ -36,7 +36,7 @@ def land(run, refine: int):
     budget = run.budget
     low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
     aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
-    blobs = _smallest_arm(run, run.code())
+    blobs = run.code()
     trained = (math.log(run.lam), math.log(run.size), blobs)
     log.info("latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam)
     candidates = scale_tries(_coder(run), trained[1:], low, budget)
@@ -67,24 +67,6 @@ def land(run, refine: int):
             log.info("lowering lambda does not use more of the budget; keeping the fit")
             break
     return _largest(candidates, budget, run.config.ratio)[2], 1 + len(refined)
-
-
-def _smallest_arm(run, blobs):
-    """The trained file's blobs (`blobs`, just coded) or the same coded with its entropy model's
-    weights quantised more coarsely (presets.LATENT_ARM_BITS), whichever is smallest: the
-    latents and the synthesis are the same whatever that precision, so the file decodes the
-    same and only its size moves. The run keeps the precision chosen."""
-    best = (run.size, run.arm_bits, blobs)
-    for bits in presets.LATENT_ARM_BITS:
-        run.arm_bits = bits
-        coded = run.code()
-        log.info("entropy model at %g bits: %d bytes", bits, run.size)
-        if run.size < best[0]:
-            best = (run.size, bits, coded)
-    if run.arm_bits == best[1]:
-        return best[2]
-    run.arm_bits = best[1]
-    return run.code()
 
 
 def _finest_synthesis(run, landed: Try, low: float) -> Try:
