@@ -42,7 +42,8 @@ def test_finer_synthesis_weights_are_kept_where_they_lower_the_error(tmp_path):
 
 
 def test_the_entropy_model_is_coded_coarser_where_that_codes_the_file_smaller(tmp_path):
-    """The 3D crop at 60x (about 1.2 kB): coded with its entropy model's weights at one of
+    """The 3D crop at 60x (about 1.2 kB, over a third of it the networks'): coded with its
+    entropy model's weights at one of
     presets.LATENT_ARM_BITS instead of the synthesis's 8, the networks' blob is smaller and the
     file, still at its ratio, gives the bytes to the latents."""
     data = load("nuclei3d_crop.tif")
@@ -66,3 +67,18 @@ def test_the_entropy_model_is_coded_coarser_where_that_codes_the_file_smaller(tm
     assert np.all(coarse_steps[arm] > even_steps[arm] * 2 ** (coarser - 1))
     assert blobs["coarse"][0] < blobs["even"][0] - 30
     assert blobs["coarse"][1] > blobs["even"][1]
+
+
+def test_the_entropy_model_stays_at_8_bits_where_the_networks_are_a_small_share(tmp_path):
+    """At 6x the crop's networks take a small share of its budget: a coarser entropy model would
+    code it smaller (chosen where the share is not asked), but it stays at 8 bits."""
+    data = load("nuclei3d_crop.tif")
+    config = LATENT.replace(ratio=6, steps=100)
+    bits = {}
+    for name, share in (("kept", presets.LATENT_ARM_SHARE), ("any", 0.0)):
+        with presets.overridden(LATENT_ARM_SHARE=share):
+            sincs.compress(data, tmp_path / f"{name}.sincs", axes="zyx", config=config)
+        with sincs.open_sincs(tmp_path / f"{name}.sincs") as lazy:
+            bits[name] = lazy.header.bits
+    assert bits["kept"] == presets.LATENT_NETWORK_BITS
+    assert bits["any"] in presets.LATENT_ARM_BITS

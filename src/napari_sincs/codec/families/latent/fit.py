@@ -749,13 +749,16 @@ class _Run:
         return blobs
 
     def choose_arm_bits(self) -> None:
-        """Code the file with the entropy model's weights at this run's precision and at each
-        of presets.LATENT_ARM_BITS, and keep the precision that codes it smallest (the decoded
+        """Code the file with the entropy model's weights at this run's precision and, where
+        the networks take at least presets.LATENT_ARM_SHARE of the budget, at each of
+        presets.LATENT_ARM_BITS, and keep the precision that codes it smallest (the decoded
         image is the same). Chosen while training, so that lambda then steers the latents to
         the budget that precision leaves them: chosen after training, the bytes it saves could
         only be filled by scaling the quantisation steps away from those trained."""
+        share = _network_bytes(self.trainer.spec, self.arm_bits) / self.budget
+        coarser = presets.LATENT_ARM_BITS if share >= presets.LATENT_ARM_SHARE else ()
         sizes = {}
-        for bits in (self.arm_bits, *presets.LATENT_ARM_BITS):
+        for bits in (self.arm_bits, *coarser):
             self.arm_bits = bits
             self.code()
             sizes[bits] = self.size
