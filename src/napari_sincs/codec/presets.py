@@ -380,13 +380,14 @@ LATENT_NETWORK_BITS = 8.0
 # 33.05 / -; where the networks are a small share of the budget coarser lost
 # (cell_migration_2dt 100x 34.85 / 34.83 / 34.52, cells3d_nuclei 100x 35.90 / 35.82 / 35.76).
 # With every file choosing the smallest (rd harness, balanced, against the rows at 8 bits),
-# where the networks took 30% or more of the budget: t1_head_mini3d 100x (63%) 18.42 -> 20.81
-# dB, nuclei3d 300x (57%) 20.17 -> 21.80, beads3d 1000x (45%) 41.80 -> 43.87, fmri_4d 1000x
-# (35%) 25.39 -> 25.60, cell_phase 300x (31%) 36.72 -> 36.83 and 100x (32%) 43.64 -> 43.59,
-# fmri_4d 300x (31%) 29.31 -> 29.34; below it level or worse: beads3d 300x (28%) 48.12 ->
-# 47.91 and 100x (13%) 49.05 -> 48.87, cell_migration_2dt 1000x (25%) 26.95 -> 26.67 and 300x
-# (23%) 31.36 -> 31.22, hela_3ch 1000x (25%) 32.77 -> 32.55 (both 1000x files landed at 1054x,
-# outside their band), hela_3ch 300x (17%) 39.21 -> 39.15.
+# where the networks took 30% or more of the budget: t1_head_mini3d 100x (58%) 18.42 -> 20.81
+# dB, nuclei3d 300x (53%) 20.17 -> 21.80, beads3d 1000x (41%) 41.80 -> 43.87, fmri_4d 1000x
+# (32%) 25.39 -> 25.60, cell_phase 100x (32%) 43.64 -> 43.59, fmri_4d 300x (31%) 29.31 ->
+# 29.34; below it mixed: cell_phase 300x (29%) 36.72 -> 36.83, nuclei2d 300x (30%, just
+# under) 31.32 -> 31.42, beads3d 300x (28%) 48.12 -> 47.91 and 100x (13%) 49.05 -> 48.87,
+# cell_migration_2dt 1000x (23%) 26.95 -> 26.67 and 300x (23%) 31.36 -> 31.22, hela_3ch 1000x
+# (25%) 32.77 -> 32.55 (both 1000x files landed at 1054x, outside their band), hela_3ch 300x
+# (17%) 39.21 -> 39.15.
 LATENT_ARM_BITS = (6.0, 5.0, 4.0)
 LATENT_ARM_SHARE = 0.3
 # The synthesis's weights, whose precision bounds the decoded error (the entropy
