@@ -22,8 +22,8 @@ def _network_steps(path) -> np.ndarray:
 
 def test_finer_synthesis_weights_are_kept_where_they_lower_the_error(tmp_path):
     """cell_phase's crop at 6x: the same fit landed with its synthesis at 8 bits and with the
-    search (finer weights win there): the same budget, a lower error, finer synthesis steps and the
-    entropy model's unchanged."""
+    search (finer weights win there): the same budget, a lower error, finer synthesis steps and
+    the entropy model's unchanged."""
     data = read_image(DATA / "cell_phase_crop.png").data
     config = LATENT.replace(ratio=6)
     with presets.overridden(LATENT_SYNTHESIS_BITS=()):
@@ -43,9 +43,8 @@ def test_finer_synthesis_weights_are_kept_where_they_lower_the_error(tmp_path):
 
 def test_the_entropy_model_is_coded_coarser_where_that_codes_the_file_smaller(tmp_path):
     """The 3D crop at 60x (about 1.2 kB, over a third of it the networks'): coded with its
-    entropy model's weights at one of
-    presets.LATENT_ARM_BITS instead of the synthesis's 8, the networks' blob is smaller and the
-    file, still at its ratio, gives the bytes to the latents."""
+    entropy model's weights at one of presets.LATENT_ARM_BITS instead of the synthesis's 8, the
+    networks' blob is smaller and the file, still at its ratio, gives the bytes to the latents."""
     data = load("nuclei3d_crop.tif")
     config = LATENT.replace(ratio=60, steps=200)
     with presets.overridden(LATENT_ARM_BITS=()):

@@ -819,6 +819,7 @@ class _Run:
         coded at the fractions `measure_at` to correct the estimate, at the first with the
         entropy model's precision chosen."""
         measures = {max(1, int(f * steps)) for f in measure_at}
+        first = min(measures, default=0)
         per_epoch = self.trainer.patches_per_epoch
         newest = min(presets.LATENT_RATE_NEWEST, 1 / per_epoch)
         gain = min(presets.LATENT_LAMBDA_GAIN, presets.LATENT_LAMBDA_EPOCH_GAIN / per_epoch)
@@ -835,7 +836,7 @@ class _Run:
                 )
                 error = math.log(max(self.rounded * self.correction, 1e-9) / self.target)
                 self.lam = float(np.clip(self.lam * math.exp(gain * error), LAMBDA_MIN, 10.0))
-            if step == min(measures, default=0):
+            if step == first:
                 self.choose_arm_bits()
             elif step in measures:
                 self.code()
