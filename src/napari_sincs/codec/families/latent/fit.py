@@ -538,8 +538,10 @@ def encode_at_ratio(family, job, config):
     if not whole:
         from .tiled import fit_tiled
 
-        blobs, attempt = fit_tiled(spec, geometry, job, config, bits, head, budget, device)
-        header = job.header(config, design, bits)
+        blobs, attempt, arm_bits = fit_tiled(
+            spec, geometry, job, config, bits, head, budget, device
+        )
+        header = job.header(config, design, arm_bits)
         where = str(device) if job.fitter is None else job.fitter.describe()
         return Encoded(header, blobs, attempt, time.perf_counter() - started, where)
     volumes = _volumes(job, geometry, device)

@@ -379,7 +379,8 @@ class TiledFit:
 
 
 def fit_tiled(spec: LatentSpec, geometry: LatentGeometry, job, config, bits, head, budget, device):
-    """Fit a file tile by tile (the module's docstring); its blobs and how many fits it took."""
+    """Fit a file tile by tile (the module's docstring); its blobs, how many fits it took and
+    the entropy model's precision it was coded at (chosen on the sample)."""
     sample = sample_tiles(geometry, presets.LATENT_SAMPLE_VOXELS)
     _check_memory(geometry, sample, device)
     volumes = [
@@ -397,7 +398,8 @@ def fit_tiled(spec: LatentSpec, geometry: LatentGeometry, job, config, bits, hea
         fit = TiledFit(run, Path(folder))
         if presets.LATENT_TILE_FROM_SAMPLE:
             fit.start_from(sample)
-        return fit.land(run.lam)
+        blobs, attempt = fit.land(run.lam)
+    return blobs, attempt, run.arm_bits
 
 
 def _check_memory(geometry: LatentGeometry, sample: list[Tile], device: torch.device) -> None:
