@@ -113,7 +113,7 @@ class ExactPeMlp(ExactEvaluator):
         The grid is cut into slabs of at most `chunk` points (small enough to stay in cache);
         each slab's first layer is a broadcast sum of per-axis partial products.
         """
-        weight0, bias0, _ = self.mlp.layers[0]
+        weight0, bias0 = self.mlp.layers[0]
         partial = []
         start = 0
         for axis, (p, f) in enumerate(zip(positions, self.spec.frequencies)):

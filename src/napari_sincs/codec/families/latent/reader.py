@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ...decode.cache import LruCache
-from ...decode.exact import ExactMlp, split_tensors
+from ...decode.exact import ExactMlp, columns_per_product, split_tensors
 from ...errors import CorruptFileError
 from ...format.container import BlobSource
 from ...format.header import FileHeader
@@ -19,7 +19,8 @@ from .coding import Q_MAX, ExactArm, TileBlob
 from .geometry import Box, LatentGeometry, interpolation, separable
 from .spec import LatentSpec
 
-MLP_CHUNK = 1 << 15
+VOXEL_CHUNK = 1 << 15
+"""Voxels whose features one pass of `evaluate` gathers and interpolates."""
 
 
 def network_tensors(spec: LatentSpec, weights: np.ndarray) -> tuple[list, list]:
@@ -65,10 +66,11 @@ class Synthesis:
     def __call__(self, features: torch.Tensor) -> np.ndarray:
         """Normalised values of feature-major inputs (levels, voxels)."""
         out = np.empty(features.shape[1], dtype=np.float64)
-        for start in range(0, features.shape[1], MLP_CHUNK):
-            part = features[:, start : start + MLP_CHUNK].to(self.device)
+        step = columns_per_product(self.device)
+        for start in range(0, features.shape[1], step):
+            part = features[:, start : start + step].to(self.device)
             chunk = part if self.on_grid else self.mlp.on_input_grid(part)
-            out[start : start + MLP_CHUNK] = self.mlp.tail(self.mlp.first(chunk)).cpu().numpy()
+            out[start : start + step] = self.mlp.tail(self.mlp.first(chunk)).cpu().numpy()
         return out
 
 
@@ -145,8 +147,8 @@ class LatentValues(GroupValues):
         matrices = self.synthesis.matrices(volume_positions, windows)
         out = np.empty([len(p) for p in volume_positions], dtype=np.float64)
         plane = len(y) * len(x)
-        depth_rows = max(1, MLP_CHUNK // max(1, plane))
-        y_rows = len(y) if plane <= MLP_CHUNK else max(1, MLP_CHUNK // max(1, len(x)))
+        depth_rows = max(1, VOXEL_CHUNK // max(1, plane))
+        y_rows = len(y) if plane <= VOXEL_CHUNK else max(1, VOXEL_CHUNK // max(1, len(x)))
         for d0 in range(0, len(depth), depth_rows):
             for y0 in range(0, len(y), y_rows):
                 part = (slice(d0, d0 + depth_rows), slice(y0, y0 + y_rows), slice(None))
