@@ -136,7 +136,41 @@ def test_the_coder_sees_the_contexts_training_priced(shape, block, slab, context
                     coded = coded_contexts(
                         geometry, level, box, latents[level][own], coarse, origin, cells
                     )
-                    np.testing.assert_array_equal(priced.double().numpy(), coded)
+                    np.testing.assert_array_equal(priced.double().numpy(), _whole(coded, priced))
+
+
+def _whole(coded, priced: torch.Tensor) -> np.ndarray:
+    """The coder's contexts of a pass written out in full, a column per cell."""
+    whole = np.zeros(tuple(priced.shape))
+    inputs = coded.inputs if coded.inverse is None else coded.inputs[:, coded.inverse]
+    whole[: len(inputs)] = inputs
+    whole[list(coded.constant)] = 1.0
+    return whole
+
+
+def test_the_coder_prices_each_distinct_context_once_with_the_same_bits():
+    """The first pass's cells see only their parent's neighbourhood: the coder evaluates the
+    entropy model once per parent and folds the constant rows into the bias. Its outputs must
+    be the bits of the whole network on every cell's whole context."""
+    plan = GroupPlan((1, 1, 40, 128, 96), 1, (32, 64, 64), 1)
+    geometry = LatentGeometry(plan, 5, 1, 1, 0)
+    arm = _arm(context_size(3, 5), seed=3)
+    rng = np.random.default_rng(4)
+    tile = (0, 1, 0)
+    latents = [rng.integers(-9, 10, geometry.tile_box(tile, k).shape) for k in range(5)]
+    for level in range(5):
+        box = geometry.tile_box(tile, level)
+        coarse = latents[level + 1] if level < 4 else None
+        origin = geometry.tile_box(tile, level + 1).starts if level < 4 else None
+        for cells in pass_order(box):
+            coded = coded_contexts(geometry, level, box, latents[level], coarse, origin, cells)
+            if coded.inverse is not None:
+                assert coded.inputs.shape[1] * 2 <= len(cells), "parents shared by anchors"
+            whole = _whole(coded, torch.zeros(context_size(3, 5), len(cells)))
+            h = arm.mlp.first(torch.from_numpy(whole))
+            expected = arm.mlp.outputs(h).numpy()
+            mu, log_scale = arm(coded)
+            np.testing.assert_array_equal(np.stack([mu, log_scale]), expected)
 
 
 def test_a_slab_decodes_from_the_coarse_levels_alone():

@@ -22,15 +22,14 @@ import constriction
 import numpy as np
 import torch
 
-from ...decode.exact import ExactMlp
+from ...decode.exact import ExactMlp, columns_per_product
 from ...errors import CorruptFileError
-from .context import coded_contexts, pass_order
+from .context import PassContexts, coded_contexts, pass_order
 from .geometry import LatentGeometry
 from .probability import probabilities, quantise_parameters
 
 Q_MAX = 255
 """Latents are integers in [-Q_MAX, Q_MAX] (the exact evaluators' input bound)."""
-CHUNK = 1 << 15
 _RANGE = struct.Struct("<hh")
 
 
@@ -42,14 +41,25 @@ class ExactArm:
         self.mlp = ExactMlp(tensors, float(Q_MAX), device, columns=True)
         self.device = device
 
-    def __call__(self, features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(mu, log-scale) of feature-major contexts (context_size, cells)."""
+    def __call__(self, contexts: PassContexts) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, log-scale) of every cell of a pass. The constant rows of its contexts are
+        folded into the first layer's bias and only the varying rows multiplied, each distinct
+        context once: every product and sum is exact, so the outputs are the same bits as the
+        whole network's on every cell's whole context."""
+        weight, bias = self.mlp.layers[0]
+        constant = list(contexts.constant)
+        bias = bias + weight[:, constant].sum(dim=1, keepdim=True)
+        weight = weight[:, : contexts.inputs.shape[0]]
+        features = torch.from_numpy(contexts.inputs)
         count = features.shape[1]
         out = np.empty((2, count), dtype=np.float64)
-        for start in range(0, count, CHUNK):
-            chunk = features[:, start : start + CHUNK].to(self.device, torch.float64)
-            h = self.mlp.first(chunk)
-            out[:, start : start + CHUNK] = self.mlp.outputs(h).cpu().numpy()
+        step = columns_per_product(self.device)
+        for start in range(0, count, step):
+            chunk = features[:, start : start + step].to(self.device, torch.float64)
+            h = torch.addmm(bias, weight, chunk)
+            out[:, start : start + step] = self.mlp.outputs(h).cpu().numpy()
+        if contexts.inverse is not None:
+            out = out[:, contexts.inverse]
         return out[0], out[1]
 
 
@@ -168,11 +178,10 @@ class _Coder:
         if lo == hi:
             return
         values = self.latents[level][self._inside(level, box)]
-        order = np.concatenate(pass_order(box))
-        mu, log_scale = self.arm(self._contexts(level, box, values, order))
-        symbols = (values.reshape(-1)[order] - lo).astype(np.int32)
-        mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
-        encoder.encode(symbols, _model(), probabilities(mu_steps, scale, lo, hi))
+        flat = values.reshape(-1)
+        for order in pass_order(box):
+            probabilities = self._probabilities(level, box, values, order)
+            encoder.encode((flat[order] - lo).astype(np.int32), _model(), probabilities)
 
     def decode(self, decoder, level: int, box) -> np.ndarray:
         lo, hi = self.ranges[level]
@@ -181,27 +190,32 @@ class _Coder:
             return values
         flat = values.reshape(-1)
         for order in pass_order(box):
-            mu, log_scale = self.arm(self._contexts(level, box, values, order))
-            mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
+            probabilities = self._probabilities(level, box, values, order)
             try:
-                symbols = decoder.decode(_model(), probabilities(mu_steps, scale, lo, hi))
+                symbols = decoder.decode(_model(), probabilities)
             except (ValueError, RuntimeError) as exc:
                 raise CorruptFileError(f"a latent blob does not decode ({exc}).") from exc
             flat[order] = symbols.astype(np.int64) + lo
         return values
 
+    def _probabilities(self, level: int, box, values: np.ndarray, cells: np.ndarray):
+        """The coder's probabilities of one pass's cells, from the values known before it."""
+        lo, hi = self.ranges[level]
+        mu, log_scale = self.arm(self._contexts(level, box, values, cells))
+        mu_steps, scale = quantise_parameters(mu, log_scale, lo, hi)
+        return probabilities(mu_steps, scale, lo, hi)
+
     def _inside(self, level: int, box) -> tuple[slice, ...]:
         """Where `box` lies in the tile's array of the level."""
         return box.within(self.geometry.tile_box(self.tile, level).starts)
 
-    def _contexts(self, level: int, box, values: np.ndarray, cells: np.ndarray) -> torch.Tensor:
+    def _contexts(self, level: int, box, values: np.ndarray, cells: np.ndarray) -> PassContexts:
         geometry = self.geometry
         coarse = coarse_origin = None
         if level + 1 < geometry.levels:
             coarse = self.latents[level + 1]
             coarse_origin = geometry.tile_box(self.tile, level + 1).starts
-        found = coded_contexts(geometry, level, box, values, coarse, coarse_origin, cells)
-        return torch.from_numpy(found)
+        return coded_contexts(geometry, level, box, values, coarse, coarse_origin, cells)
 
 
 def _words(encoder) -> bytes:

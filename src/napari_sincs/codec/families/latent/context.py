@@ -23,6 +23,7 @@ others. Every pass of every level is one batched evaluation: decoding is paralle
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -169,6 +170,20 @@ def contexts(
     return torch.cat(parts)
 
 
+@dataclass(frozen=True)
+class PassContexts:
+    """What the entropy model sees of one pass's cells, as the coder gathers it: the context's
+    first `inputs.shape[0]` rows (those that vary: the coarser level's and, in the second pass,
+    the level's own) in `inputs`' columns, and which column each cell reads (`inverse`; None:
+    one column per cell). The context's other rows are zeros except `constant`, which are 1
+    (the pass's parity and the level's one-hot). In the first pass a cell sees only its
+    parent's neighbourhood, so the cells sharing a parent share one column."""
+
+    inputs: np.ndarray
+    inverse: np.ndarray | None
+    constant: tuple[int, ...]
+
+
 def coded_contexts(
     geometry: LatentGeometry,
     level: int,
@@ -177,33 +192,41 @@ def coded_contexts(
     coarse: np.ndarray | None,
     coarse_origin: tuple[int, ...] | None,
     cells: np.ndarray,
-) -> np.ndarray:
-    """What `contexts` gives for the flat positions `cells` of a tile's `box` at a level (the
-    tile's box, or a slab of its finest level), from its integer latents (`same` on `box`,
-    `coarse` on the coarser level's tile box from `coarse_origin`), gathered for those cells
-    only: the coder needs half the box per pass, and nothing of the level itself in the first
-    pass (its cells' neighbours are not decoded yet). The arrays end at the tile's or slab's
-    border, so zero padding is what the mask does in `contexts`."""
+) -> PassContexts:
+    """What `contexts` gives for the flat positions `cells` of one pass over a tile's `box` at a
+    level (the tile's box, or a slab of its finest level), from its integer latents (`same` on
+    `box`, `coarse` on the coarser level's tile box from `coarse_origin`): the coder needs half
+    the box per pass, and nothing of the level itself in the first pass (its cells' neighbours
+    are not decoded yet). The arrays end at the tile's or slab's border, so zero padding is what
+    the mask does in `contexts`."""
     coarse_offsets, same_offsets = offsets(geometry.dims, geometry.context)
-    out = np.zeros((context_size(geometry.dims, geometry.levels, geometry.context), len(cells)))
     local = np.unravel_index(cells, box.shape)
+    odd = bool(len(cells)) and sum(int(c[0]) + a for c, a in zip(local, box.starts)) % 2 == 1
+    rows = len(coarse_offsets) + (len(same_offsets) if odd else 0)
+    parity = len(coarse_offsets) + len(same_offsets)
+    constant = ((parity,) if odd else ()) + (parity + 1 + level,)
+    parents = None
     if coarse is not None:
         steps = geometry.steps(level)
         parents = [
             ((c + start) >> step) - origin
             for c, start, step, origin in zip(local, box.starts, steps, coarse_origin)
         ]
+    inverse = None
+    if not odd:
+        if parents is None:
+            return PassContexts(np.zeros((rows, 1)), np.zeros(len(cells), np.int64), constant)
+        keys = np.ravel_multi_index(parents, coarse.shape)
+        present = np.zeros(coarse.size, dtype=bool)
+        present[keys] = True
+        inverse = (np.cumsum(present) - 1)[keys]
+        parents = list(np.unravel_index(np.flatnonzero(present), coarse.shape))
+    out = np.zeros((rows, len(cells) if inverse is None else len(parents[0])))
+    if parents is not None:
         _gather(out[: len(coarse_offsets)], coarse, parents, coarse_offsets)
-    row = len(coarse_offsets)
-    odd = sum(c + start for c, start in zip(local, box.starts)) % 2 == 1
-    if odd.any():
-        neighbours = out[row : row + len(same_offsets)]
-        _gather(neighbours, same, list(local), same_offsets)
-        neighbours *= odd
-    row += len(same_offsets)
-    out[row] = odd
-    out[row + 1 + level] = 1.0
-    return out
+    if odd:
+        _gather(out[len(coarse_offsets) :], same, list(local), same_offsets)
+    return PassContexts(out, inverse, constant)
 
 
 def _gather(out: np.ndarray, values: np.ndarray, cells: list[np.ndarray], shifts) -> None:

@@ -82,7 +82,8 @@ def frequencies(mu_steps: np.ndarray, scale_index: np.ndarray, lo: int, hi: int)
     edges = MU_STEPS * np.arange(lo, hi + 2, dtype=np.int64) - MU_STEPS // 2
     offsets = edges[None, :] - mu_steps[:, None]
     distance = np.abs(offsets)
-    tail = _tails(int(distance.max()) if distance.size else 0)[scale_index[:, None], distance]
+    tails = _tails(int(distance.max()) if distance.size else 0)
+    tail = tails.reshape(-1).take(scale_index[:, None] * tails.shape[1] + distance)
     cdf = np.where(offsets < 0, tail, 1.0 - tail)
     cdf[:, 0] = 0.0
     cdf[:, -1] = 1.0
@@ -106,7 +107,7 @@ def probabilities(mu_steps: np.ndarray, scale_index: np.ndarray, lo: int, hi: in
     present[keys - first] = True
     mu_distinct, scale_distinct = np.divmod(np.flatnonzero(present) + first, SCALES)
     table = frequencies(mu_distinct, scale_distinct, lo, hi) / float(1 << PRECISION)
-    return table[(np.cumsum(present) - 1)[keys - first]]
+    return table.take((np.cumsum(present) - 1)[keys - first], axis=0)
 
 
 def laplace_bits(values: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
