@@ -59,7 +59,7 @@ class ExactArm:
             h = torch.addmm(bias, weight, chunk)
             out[:, start : start + step] = self.mlp.outputs(h).cpu().numpy()
         if contexts.inverse is not None:
-            out = out[:, contexts.inverse]
+            out = out.take(contexts.inverse, axis=1)
         return out[0], out[1]
 
 

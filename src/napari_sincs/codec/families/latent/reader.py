@@ -4,6 +4,8 @@ across tile borders (no seams)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -16,7 +18,7 @@ from ...format.weights import decode_chain
 from ...grouping import Group
 from ..base import GroupValues
 from .coding import Q_MAX, ExactArm, TileBlob
-from .geometry import Box, LatentGeometry, interpolation, separable
+from .geometry import Box, LatentGeometry, interpolation
 from .spec import LatentSpec
 
 VOXEL_CHUNK = 1 << 15
@@ -57,11 +59,12 @@ class Synthesis:
 
     def features(self, matrices: list[list], latents: list) -> torch.Tensor:
         """(levels, voxels) features at the outer product of the matrices' positions."""
-        columns = []
-        for per_axis, values in zip(matrices, latents):
+        voxels = math.prod(matrix.shape[0] for matrix in matrices[0])
+        out = torch.empty((len(matrices), voxels), dtype=torch.float64)
+        for level, (per_axis, values) in enumerate(zip(matrices, latents)):
             grid = torch.from_numpy(np.asarray(values, dtype=np.float64))
-            columns.append(separable(per_axis, grid).reshape(-1))
-        return torch.stack(columns, dim=0)
+            out[level] = _interpolated(per_axis, grid).reshape(-1)
+        return out
 
     def __call__(self, features: torch.Tensor) -> np.ndarray:
         """Normalised values of feature-major inputs (levels, voxels)."""
@@ -72,6 +75,16 @@ class Synthesis:
             chunk = part if self.on_grid else self.mlp.on_input_grid(part)
             out[start : start + step] = self.mlp.tail(self.mlp.first(chunk)).cpu().numpy()
         return out
+
+
+def _interpolated(per_axis: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
+    """`separable` as the decoder computes it: products along y and x that need no permuted
+    copies, and none along a d axis of one cell read by one voxel. Every product is exact, so
+    the order does not change a bit; about twice as fast on a plane's chunk."""
+    along_d, along_y, along_x = per_axis
+    if along_d.shape != (1, 1):
+        grid = torch.tensordot(along_d, grid, dims=([1], [0]))
+    return torch.matmul(torch.matmul(along_y, grid), along_x.T)
 
 
 class LatentValues(GroupValues):
