@@ -432,6 +432,11 @@ LATENT_WEIGHING = 0.3
 LATENT_SCALE_RANGE = 1.5
 LATENT_SCALE_ELASTICITY = 1.4
 LATENT_SCALE_TRIES = 6
+# Where scaling the steps jumps over the band, a dead zone in the rounding lands the file
+# (families/latent/landing.py): its width found by bisection on a log scale in this range, in at
+# most this many codings.
+LATENT_DEAD_ZONE_RANGE = (1e-6, 0.25)
+LATENT_DEAD_ZONE_TRIES = 8
 
 
 @contextlib.contextmanager

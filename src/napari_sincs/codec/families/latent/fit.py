@@ -98,9 +98,18 @@ class _Volume:
         return tuple(slice(c.start - o, c.stop - o, c.step) for c, o in zip(cuts, self.origin))
 
 
-def _in_steps(values: torch.Tensor, step: torch.Tensor | float) -> torch.Tensor:
-    """Latents rounded to whole quantisation steps: the integers a file codes."""
-    return (values / step).round().clamp(-Q_MAX, Q_MAX)
+def _in_steps(
+    values: torch.Tensor, step: torch.Tensor | float, deadzone: float = 0.0
+) -> torch.Tensor:
+    """Latents rounded to whole quantisation steps: the integers a file codes. A `deadzone` d
+    in (0, 1/2) rounds towards zero the latents within d above a rounding boundary (landing.py:
+    the finest control of a file's size there is)."""
+    scaled = values / step
+    if deadzone:
+        rounded = torch.sign(scaled) * torch.floor(scaled.abs() + (0.5 - deadzone))
+    else:
+        rounded = scaled.round()
+    return rounded.clamp(-Q_MAX, Q_MAX)
 
 
 class _Latents:
@@ -158,10 +167,10 @@ class _Latents:
             for level in range(geometry.levels)
         ]
 
-    def rounded(self, level: int, step: float, box: Box) -> np.ndarray:
+    def rounded(self, level: int, step: float, box: Box, deadzone: float = 0.0) -> np.ndarray:
         """The cells of `box` at a level in quantisation steps, as the file codes them."""
         values = self.grids[level][self.local(level, box)]
-        return _in_steps(values, step).cpu().numpy().astype(np.int64)
+        return _in_steps(values, step, deadzone).cpu().numpy().astype(np.int64)
 
 
 class LatentTrainer:
@@ -413,7 +422,9 @@ class LatentTrainer:
         return (weight * error).sum() / (self.weight_mean * weight.numel())
 
     @torch.no_grad()
-    def coded_error(self, synthesis: list[np.ndarray], steps: list[float]) -> float:
+    def coded_error(
+        self, synthesis: list[np.ndarray], steps: list[float], deadzone: float = 0.0
+    ) -> float:
         """The distortion over every voxel of the latents rounded in `steps`, through a
         synthesis of the given tensors (as a file holds them: the steps folded into its first
         layer): what a choice made after training, such as the weights' precision, is
@@ -429,7 +440,7 @@ class LatentTrainer:
                 voxels = Box(ranges)
                 windows = [self.geometry.window(level, voxels) for level in range(len(steps))]
                 grids = [
-                    _in_steps(latents.grids[level][latents.local(level, window)], step)
+                    _in_steps(latents.grids[level][latents.local(level, window)], step, deadzone)
                     for level, (window, step) in enumerate(zip(windows, steps))
                 ]
                 predicted = _forward(layers, self._features(grids, windows, voxels.slices))[0]
@@ -511,7 +522,7 @@ def _cosine(progress: float) -> float:
 
 def encode_at_ratio(family, job, config):
     """Fit and code `job`'s image as a latent file within the budget of `config.ratio`."""
-    from ...encode.job import header_bytes
+    from ...encode.job import header_bytes, header_slack
     from ...encode.planning import Design
     from ...encode.rate import Encoded
 
@@ -546,7 +557,8 @@ def encode_at_ratio(family, job, config):
         return Encoded(header, blobs, attempt, time.perf_counter() - started, where)
     volumes = _volumes(job, geometry, device)
     run, steps = train_jointly(spec, geometry, volumes, device, job, config, bits, head, budget, 1)
-    blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)))
+    slack = header_slack(job.header(config, design, bits))
+    blobs, attempt = land(run, max(1, int(steps * presets.LATENT_REFINE_FRACTION)), slack)
     header = job.header(config, design, run.arm_bits)
     fit_seconds = time.perf_counter() - started
     return Encoded(header, blobs, attempt, fit_seconds, str(device))
@@ -734,17 +746,21 @@ class _Run:
         self.rounded: float | None = None
         self.correction = 1.0
         self.size = 0
+        self.deadzone = 0.0
+        """The rounding's dead zone the file is coded with (landing.py)."""
 
     def code(self, log_scale: float = 0.0):
         """Code the file as it stands (its blobs) with every quantisation step scaled by
         exp(log_scale), and, at scale 1, correct the rate estimate by it."""
         trainer = self.trainer
         scale = math.exp(log_scale)
-        blobs = _code(trainer, trainer.spec, trainer.geometry, self.tensor_bits, scale)
+        blobs = _code(
+            trainer, trainer.spec, trainer.geometry, self.tensor_bits, scale, self.deadzone
+        )
         self.size = self.head + blobs.total
         networks = len(blobs[0])
         coded = 8 * (blobs.total - networks)
-        if self.rounded and log_scale == 0.0:
+        if self.rounded and log_scale == 0.0 and not self.deadzone:
             self.correction = coded / (self.rounded * self.trained)
         budget = 8 * (self.budget - self.head - networks)
         self.target = budget * (1 - presets.LATENT_RATE_TOLERANCE / 2) / self.voxels
@@ -805,7 +821,7 @@ class _Run:
         else:
             weights = vector.astype(np.float64)
         synthesis, _ = network_tensors(trainer.spec, weights)
-        return trainer.coded_error(synthesis, trainer.quantisation_steps(scale))
+        return trainer.coded_error(synthesis, trainer.quantisation_steps(scale), self.deadzone)
 
     def train(
         self,
@@ -855,10 +871,11 @@ def _code(
     geometry: LatentGeometry,
     bits: float | list[float],
     scale: float,
+    deadzone: float = 0.0,
 ):
     """The networks' blob and the latents blob of every tile the trainer holds whole (every
     tile of the file, or each region's own), coded with the exact entropy model, the
-    quantisation steps scaled by `scale`."""
+    quantisation steps scaled by `scale`, rounded with `deadzone` (_in_steps)."""
     steps = trainer.quantisation_steps(scale)
     if all(volume.tile is None for volume in trainer.volumes):
         held = [(geometry.volume_of(g), geometry.tile_of(g)) for g in geometry.plan]
@@ -868,7 +885,9 @@ def _code(
         (
             tile,
             [
-                trainer.latents[volume].rounded(level, steps[level], geometry.tile_box(tile, level))
+                trainer.latents[volume].rounded(
+                    level, steps[level], geometry.tile_box(tile, level), deadzone
+                )
                 for level in range(spec.levels)
             ],
         )

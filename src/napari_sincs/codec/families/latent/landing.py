@@ -27,20 +27,23 @@ Try = tuple[float, float, object]
 """(log of the setting tried: a step scale or a lambda, log of the coded size, the blobs)."""
 
 
-def land(run, refine: int):
+def land(run, refine: int, slack: int = 0):
     """The file's blobs within its budget (and within the band below it where it can get
     there), and how many fits that took. `run` is a trained fit (fit._Run); a refinement trains
     it `refine` more steps from the state at the end of training. Only refined tries enter the
     lambda secant: refining itself moves the size, so the trained file is not a point on the
-    same curve."""
+    same curve. `slack`: bytes of the budget's header the file may leave unused (its stats
+    shorter than reserved); the band's lower end is raised by them, at most to half the band,
+    so that the file as written still lands in it."""
     budget = run.budget
-    low = (1 - presets.LATENT_RATE_TOLERANCE) * budget
-    aim = math.log(budget * (1 - presets.LATENT_RATE_TOLERANCE / 2))
+    tolerance = presets.LATENT_RATE_TOLERANCE
+    low = min((1 - tolerance) * budget + slack, (1 - tolerance / 2) * budget)
+    aim = math.log((low + budget) / 2)
     blobs = run.code()
     trained = (math.log(run.lam), math.log(run.size), blobs)
     log.info("latent file: %d bytes for a budget of %.0f (lambda %.3g)", run.size, budget, run.lam)
     candidates = scale_tries(_coder(run), trained[1:], low, budget)
-    landed = _in_band(candidates, low, budget)
+    landed = _in_band(candidates, low, budget) or _dead_zone_tries(run, candidates, low, budget)
     if landed is not None:
         return _finest_synthesis(run, landed, low)[2], 1
     if run.size < low and (run.lam <= LAMBDA_MIN or _weightless(run.lam, *run.recent)):
@@ -60,13 +63,44 @@ def land(run, refine: int):
         log.info("refined at lambda %.3g: %d bytes", run.lam, run.size)
         tries = scale_tries(_coder(run), refined[-1][1:], low, budget)
         candidates += tries
-        landed = _in_band(tries, low, budget)
+        landed = _in_band(tries, low, budget) or _dead_zone_tries(run, tries, low, budget)
         if landed is not None:
             return _finest_synthesis(run, landed, low)[2], attempt
         if _saturated(refined, low):
             log.info("lowering lambda does not use more of the budget; keeping the fit")
             break
     return _largest(candidates, budget, run.config.ratio)[2], 1 + len(refined)
+
+
+def _dead_zone_tries(run, tries: list[Try], low: float, budget: float) -> Try | None:
+    """Where scaling the steps jumps over the band (over the budget at one scale, under the band
+    at a scale a little larger), the try over the budget closest to it coded with a dead zone
+    (fit._in_steps: the latents within d above a rounding boundary rounded towards zero), d
+    found by bisection of log d in presets.LATENT_DEAD_ZONE_RANGE in at most
+    presets.LATENT_DEAD_ZONE_TRIES codings; None, the run's dead zone back at 0, where none
+    lands. Such jumps come from latents that training left on a rounding boundary (the rate
+    and the distortion pulling them across it in turn), which one scale flips together:
+    cell_migration_2dt at 1000x took 1630 bytes at scale 1 and 1514 at 1.001 for a budget of
+    1622 (a dead zone of 5e-6 gave 1618). A dead zone flips them a few at a time, nearest the
+    boundary first: those cost the least distortion."""
+    over = [t for t in tries if t[1] > math.log(budget)]
+    if not over or not any(t[1] < math.log(low) for t in tries):
+        return None
+    start = min(over, key=lambda t: t[1])
+    code = _coder(run)
+    smallest, largest = (math.log(d) for d in presets.LATENT_DEAD_ZONE_RANGE)
+    for _ in range(presets.LATENT_DEAD_ZONE_TRIES):
+        run.deadzone = math.exp((smallest + largest) / 2)
+        attempt = (start[0], *code(start[0]))
+        log.info("dead zone %.2g: %.0f bytes", run.deadzone, math.exp(attempt[1]))
+        if _lands(attempt, low, budget):
+            return attempt
+        if attempt[1] > math.log(budget):
+            smallest = math.log(run.deadzone)
+        else:
+            largest = math.log(run.deadzone)
+    run.deadzone = 0.0
+    return None
 
 
 def _finest_synthesis(run, landed: Try, low: float) -> Try:
