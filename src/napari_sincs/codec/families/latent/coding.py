@@ -40,27 +40,39 @@ class ExactArm:
     def __init__(self, tensors: list[np.ndarray], device: torch.device) -> None:
         self.mlp = ExactMlp(tensors, float(Q_MAX), device, columns=True)
         self.device = device
+        self._first: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, contexts: PassContexts) -> tuple[np.ndarray, np.ndarray]:
         """(mu, log-scale) of every cell of a pass. The constant rows of its contexts are
         folded into the first layer's bias and only the varying rows multiplied, each distinct
         context once: every product and sum is exact, so the outputs are the same bits as the
         whole network's on every cell's whole context."""
-        weight, bias = self.mlp.layers[0]
-        constant = list(contexts.constant)
-        bias = bias + weight[:, constant].sum(dim=1, keepdim=True)
-        weight = weight[:, : contexts.inputs.shape[0]]
+        weight, bias = self._first_layer(contexts.constant, contexts.inputs.shape[0])
         features = torch.from_numpy(contexts.inputs)
         count = features.shape[1]
-        out = np.empty((2, count), dtype=np.float64)
         step = columns_per_product(self.device)
-        for start in range(0, count, step):
-            chunk = features[:, start : start + step].to(self.device, torch.float64)
-            h = torch.addmm(bias, weight, chunk)
-            out[:, start : start + step] = self.mlp.outputs(h).cpu().numpy()
+        if count <= step:
+            h = torch.addmm(bias, weight, features.to(self.device))
+            out = self.mlp.outputs(h).cpu().numpy()
+        else:
+            out = np.empty((2, count), dtype=np.float64)
+            for start in range(0, count, step):
+                chunk = features[:, start : start + step].to(self.device)
+                h = torch.addmm(bias, weight, chunk)
+                out[:, start : start + step] = self.mlp.outputs(h).cpu().numpy()
         if contexts.inverse is not None:
             out = out.take(contexts.inverse, axis=1)
         return out[0], out[1]
+
+    def _first_layer(self, constant: tuple[int, ...], rows: int):
+        """The first layer's weights of a context's first `rows` rows, and its bias with the
+        columns of the `constant` rows added (a few pairs a file: kept)."""
+        key = (constant, rows)
+        if key not in self._first:
+            weight, bias = self.mlp.layers[0]
+            folded = bias + weight[:, list(constant)].sum(dim=1, keepdim=True)
+            self._first[key] = weight[:, :rows].contiguous(), folded
+        return self._first[key]
 
 
 def _model() -> constriction.stream.model.Categorical:
