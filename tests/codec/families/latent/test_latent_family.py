@@ -182,3 +182,21 @@ def test_the_memory_free_is_known_here():
 
     free = available_bytes(torch.device("cpu"))
     assert free is not None and free > 1 << 20
+
+
+def test_a_plane_near_a_z_tile_border_decodes_only_the_coarse_levels_it_reads_across(tmp_path):
+    """Plane 30 of two 32-plane tiles reads the next tile through the interpolation of the
+    coarse levels alone: its finest coarse level, most of that tile's cells, stays undecoded,
+    and the plane is still the full decode's."""
+    data = load("nuclei3d_crop.tif")
+    data = np.concatenate([data, data[::-1]] * 2)
+    path = tmp_path / "stack.sincs"
+    sincs.compress(data, path, config=LATENT.replace(ratio=15, block=(32, 48, 48), steps=60))
+    with sincs.open_sincs(path, cache_bytes=0) as lazy:
+        values = lazy.decoder.values
+        assert values.geometry.tiles == (2, 1, 1) and values.geometry.slabbed
+        plane = lazy[30]
+        below = values.tile(values.geometry.group_at(0, (1, 0, 0)))[1]
+        assert below.latents[0] is None and below.latents[1] is None
+        assert all(level is not None for level in below.latents[2:])
+    np.testing.assert_array_equal(plane, sincs.decode(path)[30])

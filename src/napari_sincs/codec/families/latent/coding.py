@@ -17,6 +17,7 @@ above, each slab's stream the slab's cells of level 0 (both passes, in C order o
 from __future__ import annotations
 
 import struct
+import threading
 
 import constriction
 import numpy as np
@@ -142,13 +143,7 @@ class TileBlob:
     def coarse(self, arm: ExactArm) -> list[np.ndarray | None]:
         """The tile's integer cells at every level its first stream holds (all levels, or,
         where the finest level is in slabs, every level but the finest: None there)."""
-        geometry = self.geometry
-        latents: list[np.ndarray | None] = [None] * geometry.levels
-        decoder = self._decoder(0)
-        coder = _Coder(geometry, arm, self.tile, latents, self.ranges)
-        for level in reversed(range(1 if geometry.slabbed else 0, geometry.levels)):
-            latents[level] = coder.decode(decoder, level, geometry.tile_box(self.tile, level))
-        return latents
+        return CoarseStream(self, arm).upto(0)
 
     def slab(self, arm: ExactArm, index: int, coarse: list[np.ndarray | None]) -> np.ndarray:
         """The finest level's cells of slab `index`, given the coarse levels."""
@@ -160,6 +155,41 @@ class TileBlob:
         start, stop = self.streams[stream]
         words = np.frombuffer(self.blob[start:stop], "<u4").astype(np.uint32)
         return constriction.stream.queue.RangeDecoder(words)
+
+
+class CoarseStream:
+    """A tile's first stream, decoded level by level, coarsest first, only as far as asked: a
+    region that reads a neighbouring tile only through the coarse levels' interpolation (a
+    plane near a z tile border) then pays for those levels, not for the finest ones, which
+    hold most of the tile's cells. Safe to share between threads."""
+
+    def __init__(self, blob: TileBlob, arm: ExactArm) -> None:
+        geometry = blob.geometry
+        self.geometry = geometry
+        self.tile = blob.tile
+        self.latents: list[np.ndarray | None] = [None] * geometry.levels
+        self._decoder = blob._decoder(0)
+        self._coder = _Coder(geometry, arm, blob.tile, self.latents, blob.ranges)
+        self._next = geometry.levels - 1
+        self._last = 1 if geometry.slabbed else 0
+        self._failed: CorruptFileError | None = None
+        self._lock = threading.Lock()
+
+    def upto(self, level: int) -> list[np.ndarray | None]:
+        """Every level's cells, decoded down to `level` (or the stream's finest) at least;
+        finer levels not decoded yet are None."""
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            try:
+                while self._next >= max(level, self._last):
+                    box = self.geometry.tile_box(self.tile, self._next)
+                    self.latents[self._next] = self._coder.decode(self._decoder, self._next, box)
+                    self._next -= 1
+            except CorruptFileError as exc:
+                self._failed = exc
+                raise
+        return self.latents
 
 
 def decode_tile(

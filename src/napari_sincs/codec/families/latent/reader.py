@@ -17,7 +17,7 @@ from ...format.header import FileHeader
 from ...format.weights import decode_chain
 from ...grouping import Group
 from ..base import GroupValues
-from .coding import Q_MAX, ExactArm, TileBlob
+from .coding import Q_MAX, CoarseStream, ExactArm, TileBlob
 from .geometry import Box, LatentGeometry, interpolation
 from .spec import LatentSpec
 
@@ -109,17 +109,17 @@ class LatentValues(GroupValues):
         self.arm = ExactArm(arm, device)
         self._tiles = LruCache(cache)
 
-    def tile(self, index: int) -> tuple[TileBlob, list[np.ndarray | None]]:
-        """One tile's (group's) parsed blob and the integer latents of its coarse stream: every
-        level, or every level but the finest where the file has slabs."""
+    def tile(self, index: int) -> tuple[TileBlob, CoarseStream]:
+        """One tile's (group's) parsed blob and its coarse stream (every level, or every level
+        but the finest where the file has slabs), decoded as far as the reads so far needed."""
         cached = self._tiles.get(index)
         if cached is not None:
             return cached
         tile = self.geometry.tile_of(self.plan.group(index))
         parsed = TileBlob(self.geometry, tile, self.source.read_blob(1 + index))
-        decoded = parsed, parsed.coarse(self.arm)
-        self._tiles.put(index, decoded)
-        return decoded
+        opened = parsed, CoarseStream(parsed, self.arm)
+        self._tiles.put(index, opened)
+        return opened
 
     def slab(self, index: int, slab: int) -> np.ndarray:
         """The finest level's latents of one slab of a tile."""
@@ -127,7 +127,7 @@ class LatentValues(GroupValues):
         if cached is not None:
             return cached
         parsed, coarse = self.tile(index)
-        values = parsed.slab(self.arm, slab, coarse)
+        values = parsed.slab(self.arm, slab, coarse.upto(1))
         self._tiles.put((index, slab), values)
         return values
 
@@ -146,7 +146,7 @@ class LatentValues(GroupValues):
             else:
                 owned = geometry.tile_box(tile, level)
                 inside = box.intersection(owned)
-                values = self.tile(index)[1][level]
+                values = self.tile(index)[1].upto(level)[level]
                 out[inside.within(box.starts)] = values[inside.within(owned.starts)]
         return out
 
