@@ -22,6 +22,7 @@ others. Every pass of every level is one batched evaluation: decoding is paralle
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ KNIGHT = (
 )
 CORNERS = tuple((dd, dy, dx) for dd in (-1, 1) for dy in (-1, 1) for dx in (-1, 1))
 SHAPES = ("faces", "parent", "coarse", "wide")
+CPU = torch.device("cpu")
 DEFAULT = "faces"
 
 
@@ -75,13 +77,23 @@ def _margin(shifts: tuple[tuple, ...]) -> int:
     return max(abs(s) for shift in shifts for s in shift)
 
 
-def _axis_mask(span: tuple[int, int], shift: int, cells: int, per_tile: int) -> torch.Tensor | None:
+@functools.lru_cache(maxsize=4096)
+def _axis_mask(
+    span: tuple[int, int],
+    shift: int,
+    cells: int,
+    per_tile: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor | None:
     """Along one axis, whether each cell of `span` moved by `shift` stays in the grid and in its
-    own tile; None where all do (most shifts of most boxes: nothing to multiply)."""
+    own tile (1 or 0 in `dtype`); None where all do (most shifts of most boxes: nothing to
+    multiply). Kept: training asks for the same few boxes' masks at every step (they took 5% of
+    a fit's time)."""
     centre = np.arange(*span)
     moved = centre + shift
     keep = (moved >= 0) & (moved < cells) & (moved // per_tile == centre // per_tile)
-    return None if keep.all() else torch.from_numpy(keep)
+    return None if keep.all() else torch.from_numpy(keep).to(device, dtype)
 
 
 def _neighbours(
@@ -99,7 +111,9 @@ def _neighbours(
     margin = _margin(shifts)
     padded = functional.pad(values, (margin,) * 6)
     masks = {
-        (axis, s): _axis_mask(box.ranges[axis], s, cells[axis], per_tile[axis])
+        (axis, s): _axis_mask(
+            box.ranges[axis], s, cells[axis], per_tile[axis], values.device, values.dtype
+        )
         for shift in shifts
         for axis, s in enumerate(shift)
         if s
@@ -116,7 +130,7 @@ def _neighbours(
             if mask is not None:
                 view = [1, 1, 1]
                 view[axis] = -1
-                piece = piece * mask.to(values.device, values.dtype).view(view)
+                piece = piece * mask.view(view)
         out.append(piece)
     return torch.stack(out)
 
@@ -160,7 +174,7 @@ def contexts(
         index = index.reshape(-1) if cells is None else index.reshape(-1)[cells]
         flat = around.reshape(len(coarse_offsets), -1)
         around = flat.index_select(1, torch.from_numpy(index).to(same.device))
-    parity = _parity(box).to(same.device, same.dtype)
+    parity = _parity(box, same.device, same.dtype)
     neighbours = _neighbours(
         same, same_origin, box, same_offsets, geometry.cells[level], geometry.context_cells(level)
     )
@@ -248,11 +262,15 @@ def _flat(values: torch.Tensor, pick: torch.Tensor | None) -> torch.Tensor:
     return flat if pick is None else flat[:, pick]
 
 
-def _parity(box: Box) -> torch.Tensor:
-    """1 for the second checkerboard pass ((d + y + x) odd), 0 for anchors, over `box`."""
+@functools.lru_cache(maxsize=1024)
+def _parity(
+    box: Box, device: torch.device = CPU, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """1 for the second checkerboard pass ((d + y + x) odd), 0 for anchors, over `box` (kept:
+    training asks for the same boxes at every step; never written to)."""
     d, y, x = (np.arange(a, b) for a, b in box.ranges)
     odd = (d[:, None, None] + y[None, :, None] + x[None, None, :]) % 2
-    return torch.from_numpy(odd.astype(np.float64))
+    return torch.from_numpy(odd.astype(np.float64)).to(device, dtype)
 
 
 def pass_order(box: Box) -> tuple[np.ndarray, np.ndarray]:
