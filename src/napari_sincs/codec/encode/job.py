@@ -111,7 +111,8 @@ def header_bytes(header: FileHeader) -> int:
 def header_slack(header: FileHeader) -> int:
     """How many of `header_bytes` the written header may leave unused (its stats shorter than
     reserved): a file that fills its budget by the reserved size can come out this much
-    smaller (about 20 bytes, 2% of a 1000x budget of 1 kB)."""
+    smaller (38-41 bytes on 1000x files of 1.2-1.6 kB, whose headers came out 23-29 bytes
+    under the reserve)."""
     return header_bytes(header) - _header_bytes(header, _shortest_stats(header))
 
 
