@@ -23,7 +23,7 @@ import constriction
 import numpy as np
 import torch
 
-from ...decode.exact import ExactMlp, columns_per_product
+from ...decode.exact import PRODUCT_COLUMNS, ExactMlp
 from ...errors import CorruptFileError
 from .context import PassContexts, coded_contexts, pass_order
 from .geometry import LatentGeometry
@@ -51,7 +51,7 @@ class ExactArm:
         weight, bias = self._first_layer(contexts.constant, contexts.inputs.shape[0])
         features = torch.from_numpy(contexts.inputs)
         count = features.shape[1]
-        step = columns_per_product(self.device)
+        step = PRODUCT_COLUMNS
         if count <= step:
             h = torch.addmm(bias, weight, features.to(self.device))
             out = self.mlp.outputs(h).cpu().numpy()

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ...decode.cache import LruCache
-from ...decode.exact import ExactMlp, columns_per_product, split_tensors
+from ...decode.exact import PRODUCT_COLUMNS, ExactMlp, split_tensors
 from ...errors import CorruptFileError
 from ...format.container import BlobSource
 from ...format.header import FileHeader
@@ -70,7 +70,7 @@ class Synthesis:
     def __call__(self, features: torch.Tensor) -> np.ndarray:
         """Normalised values of feature-major inputs (levels, voxels)."""
         out = np.empty(features.shape[1], dtype=np.float64)
-        step = columns_per_product(self.device)
+        step = PRODUCT_COLUMNS
         for start in range(0, features.shape[1], step):
             part = features[:, start : start + step].to(self.device)
             chunk = part if self.on_grid else self.mlp.on_input_grid(part)
