@@ -51,16 +51,11 @@ class ExactArm:
         weight, bias = self._first_layer(contexts.constant, contexts.inputs.shape[0])
         features = torch.from_numpy(contexts.inputs)
         count = features.shape[1]
-        step = PRODUCT_COLUMNS
-        if count <= step:
-            h = torch.addmm(bias, weight, features.to(self.device))
-            out = self.mlp.outputs(h).cpu().numpy()
-        else:
-            out = np.empty((2, count), dtype=np.float64)
-            for start in range(0, count, step):
-                chunk = features[:, start : start + step].to(self.device)
-                h = torch.addmm(bias, weight, chunk)
-                out[:, start : start + step] = self.mlp.outputs(h).cpu().numpy()
+        out = np.empty((2, count), dtype=np.float64)
+        for start in range(0, count, PRODUCT_COLUMNS):
+            chunk = features[:, start : start + PRODUCT_COLUMNS].to(self.device)
+            h = torch.addmm(bias, weight, chunk)
+            out[:, start : start + PRODUCT_COLUMNS] = self.mlp.outputs(h).cpu().numpy()
         if contexts.inverse is not None:
             out = out.take(contexts.inverse, axis=1)
         return out[0], out[1]
