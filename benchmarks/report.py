@@ -352,8 +352,8 @@ def write(machine: str, command: str, docs: Path = DOCS, rd_csv: str = "rd.csv")
         "",
         'The rows named "napari-sincs" were measured when the default (`family="auto"`) meant',
         "the PE-MLP with threshold saliency on every image. The default now picks the latent",
-        "family on images without z (2D, 2D+T, channels) of up to 32 Mvoxel, time series up to",
-        "550× and single planes up to 170×, in files of at least 2 kB: those rows are",
+        "family on images of up to 32 Mvoxel, time series up to 550×, single planes and channel",
+        "stacks up to 170× and z stacks up to 170×, in files of at least 2 kB: those rows are",
         '"napari-sincs (family=latent)", in "Latent family" below.',
         "",
     ]

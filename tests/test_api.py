@@ -277,16 +277,21 @@ def test_the_grid_family_round_trips_exactly(tmp_path, kind):
     np.testing.assert_array_equal(sincs.decode(path, level=1), full[step])
 
 
-def test_auto_family_is_latent_without_z_and_the_pe_mlp_on_z_stacks(tmp_path, nuclei2d):
-    auto = FAST.replace(family="auto", ratio=10)
+def test_auto_family_is_latent_up_to_its_ratios_and_the_pe_mlp_on_tiny_files(tmp_path, nuclei2d):
+    stack = load(IMAGES["3d"][0])
     made = {}
-    for name, data, axes in (("plane", nuclei2d, "yx"), ("stack", load(IMAGES["3d"][0]), "zyx")):
+    for name, data, axes, ratio in (
+        ("plane", nuclei2d, "yx", 10),
+        ("stack", stack, "zyx", 10),
+        ("stack, tiny file", stack, "zyx", 140),
+    ):
         path = tmp_path / f"{name}.sincs"
+        auto = FAST.replace(family="auto", ratio=ratio)
         report = sincs.compress(data, path, axes=axes, config=auto, saliency="uniform")
         made[name] = report.family
         header = sincs.open_sincs(path).header
         assert header.model.family == header.config.family == report.family, "file says which"
-    assert made == {"plane": "latent", "stack": "pe_mlp"}
+    assert made == {"plane": "latent", "stack": "latent", "stack, tiny file": "pe_mlp"}
 
 
 @pytest.mark.slow

@@ -164,7 +164,7 @@ def test_verbose_goes_before_or_after_the_subcommand(tmp_path, data_dir):
 
 @pytest.mark.slow
 def test_demo_round_trips_the_sample_with_progress(tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path), "--ratio", "30"]) == 0
+    assert main(["demo", "-o", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert "region 10:20,16:48,16:48 decoded alone" in captured.out
     assert "fitting" in captured.err, "the demo shows the progress of a minutes-long compression"

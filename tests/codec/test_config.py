@@ -73,8 +73,11 @@ def test_presets_scale_the_default_steps_but_not_steps_asked_for():
         ((1, 1, 1, 64, 64), 100.0, "uniform", "grid"),
         ((2000, 1, 1, 256, 256), 100.0, "uniform", "grid"),
         ((2000, 1, 1, 256, 256), 100.0, "threshold", "pe_mlp"),
-        ((1, 1, 60, 256, 256), 30.0, "uniform", "pe_mlp"),
-        ((4, 2, 16, 64, 64), 100.0, "uniform", "pe_mlp"),
+        ((1, 1, 60, 256, 256), 30.0, "uniform", "latent"),
+        ((4, 2, 16, 64, 64), 100.0, "uniform", "latent"),
+        ((1, 1, 60, 256, 256), 300.0, "threshold", "pe_mlp"),
+        ((1, 1, 60, 256, 256), 300.0, "uniform", "pe_mlp"),
+        ((1, 1, 16, 32, 32), 100.0, "uniform", "pe_mlp"),
     ],
 )
 def test_auto_family_follows_the_data_the_ratio_and_the_sampling(shape, ratio, saliency, family):

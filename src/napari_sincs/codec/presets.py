@@ -107,19 +107,23 @@ GRID_SIZING = ChainSizing(
 # hold a fixed share of the capacity whatever the sampling, so saliency cannot move it onto the
 # structures (PSNR inside the objects 0.7 to 6.5 dB lower).
 GRID_UP_TO_RATIO = 170.0
-# ... and before both, the latent family on images without z, where the benchmark rows show it
-# ahead of the PE-MLP (docs/benchmarks.md, "Latent family"): time series up to 550x (ahead at
-# every ratio measured on both 2D+T images, by 2.8 to 5.1 dB at 30x to 300x), single planes and
-# channel stacks up to 170x (ahead on all three at 30x and 100x; at 300x ahead on nuclei2d and
-# hela_3ch by 1.8 and 2.7 dB but 3.4 dB behind on cell_phase).
-# On z stacks it is ahead on cells3d_nuclei, behind on beads3d and brain_cells_3d, so the
-# PE-MLP stays. It holds every volume in memory while it trains (18-26 bytes a voxel, below;
-# the benchmark harness's peaks, which also hold decodes and metrics, 70-95), so
+# ... and before both, the latent family where the benchmark rows show it ahead of the PE-MLP
+# (docs/benchmarks.md, "Latent family"): time series up to 550x (ahead at every ratio measured
+# on both 2D+T images, by 2.2 to 5.7 dB), single planes and channel stacks up to 170x (ahead on
+# all three at 30x and 100x; at 300x ahead on nuclei2d and hela_3ch by 2.2 and 3.6 dB but 0.67
+# dB behind on cell_phase), and z stacks (3D and 3D+T) up to 170x too: at 30x and 100x ahead on
+# cells3d_nuclei by 0.95 and 1.66 dB, fmri_4d by 2.01 and 1.92, t1_head_mini3d at 30x by 1.98
+# and nuclei3d by 0.87 and 0.07, level on beads3d (-0.05, -0.15) and behind on brain_cells_3d
+# (-0.64, -0.54; stop 42's rows); at 300x mixed (cells3d_nuclei +1.70, brain_cells_3d +0.24,
+# fmri_4d -0.04, beads3d -1.30) and at 1000x behind on two of the three it can reach. It holds
+# every volume in memory while it trains (18-26 bytes a voxel,
+# below; the benchmark harness's peaks, which also hold decodes and metrics, 70-95), so
 # above LATENT_AUTO_MAX_VOXELS the PE-MLP, which loads one group at a time, stays too.
 # Below LATENT_AUTO_MIN_BYTES of budget, its header and narrowed networks (700-900 bytes) would
 # be most of the file, or more than all of it: the PE-MLP stays there too.
 LATENT_AUTO_SERIES_RATIO = 550.0
 LATENT_AUTO_PLANE_RATIO = 170.0
+LATENT_AUTO_STACK_RATIO = 170.0
 LATENT_AUTO_MAX_VOXELS = 32_000_000
 LATENT_AUTO_MIN_BYTES = 2048
 

@@ -23,10 +23,11 @@ FAMILIES.add("grid", "napari_sincs.codec.families.grid:FAMILY")
 FAMILIES.add("latent", "napari_sincs.codec.families.latent:FAMILY")
 
 AUTO_SUMMARY = (
-    "latent on images without z up to "
-    f"{presets.LATENT_AUTO_MAX_VOXELS / 1e6:g} Mvoxel, time series up to "
-    f"{presets.LATENT_AUTO_SERIES_RATIO:g}x and single planes up to "
-    f"{presets.LATENT_AUTO_PLANE_RATIO:g}x, in files of at least "
+    "latent on images up to "
+    f"{presets.LATENT_AUTO_MAX_VOXELS / 1e6:g} Mvoxel: time series up to "
+    f"{presets.LATENT_AUTO_SERIES_RATIO:g}x, single planes up to "
+    f"{presets.LATENT_AUTO_PLANE_RATIO:g}x and z stacks up to "
+    f"{presets.LATENT_AUTO_STACK_RATIO:g}x, in files of at least "
     f"{presets.LATENT_AUTO_MIN_BYTES / 1024:g} kB; else pe_mlp, or grid with uniform sampling on "
     f"images without z up to {presets.GRID_UP_TO_RATIO:g}x"
 )
@@ -55,8 +56,11 @@ def choose_auto(
     t, _, z, _, _ = shape
     voxels = math.prod(shape)
     fits = voxels * bytes_per_voxel / ratio >= presets.LATENT_AUTO_MIN_BYTES
-    if z == 1 and voxels <= presets.LATENT_AUTO_MAX_VOXELS and fits and not cluster:
-        up_to = presets.LATENT_AUTO_SERIES_RATIO if t > 1 else presets.LATENT_AUTO_PLANE_RATIO
+    if voxels <= presets.LATENT_AUTO_MAX_VOXELS and fits and not cluster:
+        if z > 1:
+            up_to = presets.LATENT_AUTO_STACK_RATIO
+        else:
+            up_to = presets.LATENT_AUTO_SERIES_RATIO if t > 1 else presets.LATENT_AUTO_PLANE_RATIO
         if ratio <= up_to:
             return "latent"
     return "grid" if uniform and z == 1 and ratio <= presets.GRID_UP_TO_RATIO else "pe_mlp"
