@@ -74,3 +74,16 @@ def test_a_trial_compresses_the_crop_as_the_whole_would_be_and_decodes_it(monkey
     text = trial.describe(result)
     assert f"y {result.box[0].start}–{result.box[0].stop - 1}" in text
     assert f"{result.report.ratio:.1f}×" in text and "The whole image" in text
+
+
+def test_auto_chooses_the_family_of_the_whole_image_not_of_the_crop(monkeypatch):
+    from napari_sincs.codec import presets
+
+    monkeypatch.setattr(trial, "MIN_VOXELS", 0)
+    monkeypatch.setattr(presets, "LATENT_AUTO_MAX_VOXELS", 100_000)
+    data = np.tile(load("nuclei2d_crop.tif"), (4, 4))
+    auto = FAST.replace(family="auto")
+    result = sincs.run_trial(data, (300, 200), axes="yx", config=auto)
+    crop_alone = auto.for_shape((1, 1, 1, *data[result.box].shape)).family
+    assert crop_alone == "latent", "the crop is below the latent family's voxel limit"
+    assert result.report.family == "pe_mlp", "the whole image is above it: the trial shows that"

@@ -2,8 +2,8 @@
 hour is committed to the whole image.
 
 The crop holds about an eighth of the image around a point the user chose (all channels), is
-compressed exactly as the whole image would be (same settings, same saliency edits) into a
-temporary file, verified and decoded. Its time, scaled by the share of voxels, estimates the
+compressed exactly as the whole image would be (same settings, same saliency edits, and the
+network family `auto` chooses for the whole image) into a temporary file, verified and decoded. Its time, scaled by the share of voxels, estimates the
 whole run on this machine: every family's fitting time grows with the voxel count (more groups
 or tiles, or more voxels per epoch). Intensities are normalised over the crop, so a crop much
 darker or brighter than the image can do a little better or worse than the whole.
@@ -11,6 +11,7 @@ darker or brighter than the image can do a little better or worse than the whole
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from .api import CompressionReport, compress, decode
+from .codec.config import CompressionConfig
+from .codec.families import AUTO
+from .codec.layout import ArrayLayout
 from .progress import clock
 
 SHARE = 8
@@ -91,6 +95,7 @@ def run_trial(
     """Compress the crop of `data` around `centre` with `settings` (any keyword `compress`
     takes but a path) and decode it. An edited saliency map of the image's shape is cropped
     with it. Raises what `compress` raises; a ratio the crop cannot reach is named by it."""
+    settings = _family_of_the_whole(data, axes, saliency, settings)
     box = trial_box(data.shape, axes, centre)
     crop = np.asarray(data[box])
     if isinstance(saliency, np.ndarray):
@@ -100,6 +105,27 @@ def run_trial(
         report = compress(crop, path, axes=axes, saliency=saliency, **settings)
         decoded = decode(path)
     return Trial(box, report, decoded, crop.size / math.prod(data.shape))
+
+
+def _family_of_the_whole(
+    data: Any, axes: str, saliency: str | np.ndarray | None, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """`settings` with family "auto" chosen for the whole image: on the crop's shape auto could
+    choose another family (the crop is smaller than the latent family's voxel limit and its
+    file smaller than its byte floor), and the trial would then show another codec."""
+    config = settings.get("config") or CompressionConfig()
+    known = {field.name for field in dataclasses.fields(CompressionConfig)}
+    config = config.replace(**{k: v for k, v in settings.items() if k in known})
+    if config.family != AUTO:
+        return settings
+    if isinstance(saliency, str):
+        config = config.replace(saliency=saliency)
+    shape = ArrayLayout(axes, tuple(data.shape)).canonical_shape
+    cluster = bool(settings.get("workers") or settings.get("scheduler"))
+    whole = config.for_shape(
+        shape, isinstance(saliency, np.ndarray), cluster, np.dtype(data.dtype).itemsize
+    )
+    return settings | {"family": whole.family}
 
 
 def describe(trial: Trial) -> str:
