@@ -3,8 +3,8 @@ hour is committed to the whole image.
 
 The crop holds about an eighth of the image around a point the user chose (all channels), is
 compressed exactly as the whole image would be (same settings, same saliency edits, and the
-network family `auto` chooses for the whole image) into a temporary file, verified and decoded. Its time, scaled by the share of voxels, estimates the
-whole run on this machine: every family's fitting time grows with the voxel count (more groups
+network family `auto` chooses for the whole image) into a temporary file, verified and
+decoded. Its time, scaled by the share of voxels, estimates the whole run on this machine: every family's fitting time grows with the voxel count (more groups
 or tiles, or more voxels per epoch). Intensities are normalised over the crop, so a crop much
 darker or brighter than the image can do a little better or worse than the whole.
 """
