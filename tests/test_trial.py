@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 
 import napari_sincs as sincs
 from helpers import FAST, flat_psnr, load
-from napari_sincs import trial
+from napari_sincs import CompressionConfig, trial
+from napari_sincs.codec.families import get_family
 from napari_sincs.codec.metrics import psnr
 
 
@@ -87,3 +89,34 @@ def test_auto_chooses_the_family_of_the_whole_image_not_of_the_crop(monkeypatch)
     crop_alone = auto.for_shape((1, 1, 1, *data[result.box].shape)).family
     assert crop_alone == "latent", "the crop is below the latent family's voxel limit"
     assert result.report.family == "pe_mlp", "the whole image is above it: the trial shows that"
+
+
+def test_the_latent_family_s_time_is_scaled_by_its_steps_the_others_by_their_voxels():
+    whole, crop = (1, 1, 60, 256, 256), (1, 1, 30, 128, 128)
+    latent = CompressionConfig(family="latent", ratio=100)
+    steps = [get_family("latent").fit_steps(shape, latent.resolved()) for shape in (whole, crop)]
+    floor = sincs.codec.presets.PRESETS["balanced"].latent_min_steps
+    assert steps[1] == floor < steps[0], "the crop trains the preset's floor of steps"
+    assert trial._time_scale(latent, whole, crop) == steps[0] / steps[1] < 8
+    pe_mlp = CompressionConfig(family="pe_mlp", ratio=100)
+    assert trial._time_scale(pe_mlp, whole, crop) == 8.0
+
+
+def test_the_steps_counted_for_a_trial_are_those_a_latent_fit_trains(tmp_path, monkeypatch):
+    from napari_sincs.codec import presets
+
+    short = dataclasses.replace(presets.PRESETS["fast"], latent_epochs=10, latent_min_steps=20)
+    monkeypatch.setitem(presets.PRESETS, "fast", short)
+    data = np.tile(load("nuclei2d_crop.tif"), (4, 4))
+    config = CompressionConfig(family="latent", ratio=20, preset="fast")
+    totals = set()
+    sincs.compress(
+        data,
+        tmp_path / "a.sincs",
+        axes="yx",
+        config=config,
+        progress=lambda event: totals.add(event.steps) if event.stage == "fit" else None,
+    )
+    planned = get_family("latent").fit_steps((1, 1, 1, *data.shape), config.resolved())
+    assert planned == 40, "four patches an epoch, ten epochs"
+    assert planned in totals and max(totals) == planned

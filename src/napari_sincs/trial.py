@@ -4,9 +4,12 @@ hour is committed to the whole image.
 The crop holds about an eighth of the image around a point the user chose (all channels), is
 compressed exactly as the whole image would be (same settings, same saliency edits, and the
 network family `auto` chooses for the whole image) into a temporary file, verified and
-decoded. Its time, scaled by the share of voxels, estimates the whole run on this machine: every family's fitting time grows with the voxel count (more groups
-or tiles, or more voxels per epoch). Intensities are normalised over the crop, so a crop much
-darker or brighter than the image can do a little better or worse than the whole.
+decoded. Its time estimates the whole run on this machine, scaled by the share of the voxels
+where the family's fitting time grows with them (more groups or tiles), and by the share of the
+training steps for the latent family trained whole, whose time grows with its steps (more
+patches per epoch, above a floor of steps that a crop often reaches). Intensities are
+normalised over the crop, so a crop much darker or brighter than the image can do a little
+better or worse than the whole.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 
 from .api import CompressionReport, compress, decode
 from .codec.config import CompressionConfig
-from .codec.families import AUTO
+from .codec.families import get_family
 from .codec.layout import ArrayLayout
 from .progress import clock
 
@@ -46,11 +49,13 @@ class Trial:
     decoded: np.ndarray
     share: float
     """The crop's voxels over the image's."""
+    time_scale: float
+    """How many times the crop's time the whole run takes (_time_scale)."""
 
     @property
     def whole_seconds(self) -> float:
         """The whole image's compression time at the crop's rate on this machine."""
-        return self.report.seconds / self.share
+        return self.report.seconds * self.time_scale
 
 
 def trial_box(shape: Sequence[int], axes: str, centre: Sequence[float]) -> tuple[slice, ...]:
@@ -95,7 +100,8 @@ def run_trial(
     """Compress the crop of `data` around `centre` with `settings` (any keyword `compress`
     takes but a path) and decode it. An edited saliency map of the image's shape is cropped
     with it. Raises what `compress` raises; a ratio the crop cannot reach is named by it."""
-    settings = _family_of_the_whole(data, axes, saliency, settings)
+    config = _whole_config(data, axes, saliency, settings)
+    settings = settings | {"family": config.family}
     box = trial_box(data.shape, axes, centre)
     crop = np.asarray(data[box])
     if isinstance(saliency, np.ndarray):
@@ -104,28 +110,44 @@ def run_trial(
         path = Path(folder) / "trial.sincs"
         report = compress(crop, path, axes=axes, saliency=saliency, **settings)
         decoded = decode(path)
-    return Trial(box, report, decoded, crop.size / math.prod(data.shape))
+    scale = _time_scale(config, _canonical(data.shape, axes), _canonical(crop.shape, axes))
+    return Trial(box, report, decoded, crop.size / math.prod(data.shape), scale)
 
 
-def _family_of_the_whole(
+def _whole_config(
     data: Any, axes: str, saliency: str | np.ndarray | None, settings: dict[str, Any]
-) -> dict[str, Any]:
-    """`settings` with family "auto" chosen for the whole image: on the crop's shape auto could
-    choose another family (the crop is smaller than the latent family's voxel limit and its
-    file smaller than its byte floor), and the trial would then show another codec."""
+) -> CompressionConfig:
+    """The settings as one config, family "auto" chosen for the whole image: on the crop's shape
+    auto could choose another family (the crop is smaller than the latent family's voxel limit
+    and its file smaller than its byte floor), and the trial would then show another codec."""
     config = settings.get("config") or CompressionConfig()
     known = {field.name for field in dataclasses.fields(CompressionConfig)}
     config = config.replace(**{k: v for k, v in settings.items() if k in known})
-    if config.family != AUTO:
-        return settings
     if isinstance(saliency, str):
         config = config.replace(saliency=saliency)
-    shape = ArrayLayout(axes, tuple(data.shape)).canonical_shape
     cluster = bool(settings.get("workers") or settings.get("scheduler"))
-    whole = config.for_shape(
-        shape, isinstance(saliency, np.ndarray), cluster, np.dtype(data.dtype).itemsize
+    return config.for_shape(
+        _canonical(data.shape, axes),
+        isinstance(saliency, np.ndarray),
+        cluster,
+        np.dtype(data.dtype).itemsize,
     )
-    return settings | {"family": whole.family}
+
+
+def _canonical(shape: Sequence[int], axes: str) -> tuple[int, ...]:
+    return ArrayLayout(axes, tuple(int(n) for n in shape)).canonical_shape
+
+
+def _time_scale(config: CompressionConfig, whole: tuple[int, ...], crop: tuple[int, ...]) -> float:
+    """How many times the crop's time the whole run takes: the ratio of their training steps
+    where the family's time grows with those (the latent family trained whole, whose presets
+    have a floor of steps that small crops reach), else of their voxels."""
+    resolved = config.resolved()
+    family = get_family(resolved.family)
+    steps = family.fit_steps(whole, resolved), family.fit_steps(crop, resolved)
+    if None in steps:
+        return math.prod(whole) / math.prod(crop)
+    return steps[0] / steps[1]
 
 
 def describe(trial: Trial) -> str:

@@ -159,6 +159,12 @@ class Family(abc.ABC):
         """Fit and code `job`'s image within the byte budget of `config.ratio` (import any
         training code inside: reading a file must not load it)."""
 
+    def fit_steps(self, shape: tuple[int, ...], config: CompressionConfig) -> int | None:
+        """Training steps of a fit of a canonical `shape` with a resolved `config`, where its
+        time grows with them rather than with the voxels (a trial on a crop scales by them);
+        None where it grows with the voxels (more groups or tiles)."""
+        return None
+
 
 class NetworkFamily(Family):
     """A family that gives every group its own network: chains of groups coded as quantised

@@ -81,6 +81,16 @@ class LatentFamily(Family):
 
         return LatentValues(header, source, device, cache)
 
+    def fit_steps(self, shape, config):
+        """The steps of a fit of every volume at once; None above the size trained tile by tile,
+        whose time grows with its tiles."""
+        if math.prod(shape) > presets.LATENT_WHOLE_MAX_VOXELS:
+            return None
+        from .fit import planned_steps
+
+        plan = plan_for(shape, config)
+        return planned_steps(self.spec_for(plan).geometry(plan), config)
+
     def encode_at_ratio(self, job, config):
         from .fit import encode_at_ratio
 

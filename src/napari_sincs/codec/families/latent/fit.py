@@ -264,14 +264,7 @@ class LatentTrainer:
         return _Latents(geometry, self.device, boxes, trainable)
 
     def _pieces_of(self, voxels: Box, patch_voxels: int) -> list[list[tuple[int, int]]]:
-        """Each axis of a box of voxels cut into the patches an epoch visits."""
-        depth = voxels.shape[0]
-        pd = min(depth, 8) if self.geometry.dims == 3 else 1
-        side = max(8, int(math.sqrt(patch_voxels / pd)))
-        return [
-            [(start + a, start + b) for a, b in _pieces(extent, p)]
-            for (start, _), extent, p in zip(voxels.ranges, voxels.shape, (pd, side, side))
-        ]
+        return patch_pieces(voxels, patch_voxels, self.geometry.dims)
 
     def networks(self) -> dict[str, dict[str, torch.Tensor]]:
         """The networks and quantisation steps, on the CPU (to send to a worker)."""
@@ -608,7 +601,7 @@ def train_jointly(
         _stride(config),
     )
     run = _Run(trainer, job, config, bits, head, budget)
-    steps = config.steps or _steps(trainer, presets.PRESETS[config.preset])
+    steps = config.steps or _steps(trainer.patches_per_epoch, presets.PRESETS[config.preset])
     gain = _warm_gain(trainer, config, steps)
     if gain is not None:
         warm.start(trainer, gain)
@@ -665,9 +658,29 @@ def memory_needed(voxels: int) -> int:
     return presets.LATENT_BYTES_PER_VOXEL * voxels + presets.LATENT_FIXED_BYTES
 
 
-def _steps(trainer: LatentTrainer, preset: presets.Preset) -> int:
+def patch_pieces(voxels: Box, patch_voxels: int, dims: int) -> list[list[tuple[int, int]]]:
+    """Each axis of a box of voxels cut into the patches an epoch visits."""
+    depth = voxels.shape[0]
+    pd = min(depth, 8) if dims == 3 else 1
+    side = max(8, int(math.sqrt(patch_voxels / pd)))
+    return [
+        [(start + a, start + b) for a, b in _pieces(extent, p)]
+        for (start, _), extent, p in zip(voxels.ranges, voxels.shape, (pd, side, side))
+    ]
+
+
+def planned_steps(geometry: LatentGeometry, config) -> int:
+    """The steps a fit of every volume of `geometry` trains for with a resolved `config` (what
+    its time grows with: a step is a patch of about the batch's voxels whatever the image)."""
+    whole = Box(tuple((0, extent) for extent in geometry.extents))
+    pieces = patch_pieces(whole, config.batch_size, geometry.dims)
+    per_epoch = geometry.volumes * math.prod(len(axis) for axis in pieces)
+    return config.steps or _steps(per_epoch, presets.PRESETS[config.preset])
+
+
+def _steps(per_epoch: int, preset: presets.Preset) -> int:
     """Steps that show every voxel the preset's epochs times, and at least its fewest steps."""
-    return max(preset.latent_min_steps, preset.latent_epochs * trainer.patches_per_epoch)
+    return max(preset.latent_min_steps, preset.latent_epochs * per_epoch)
 
 
 def _pieces(extent: int, side: int) -> list[tuple[int, int]]:
