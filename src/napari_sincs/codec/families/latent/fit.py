@@ -247,7 +247,9 @@ class LatentTrainer:
         )
         self.generator = np.random.default_rng(seed)
         self.noise = torch.Generator(device=device).manual_seed(seed)
-        self.pieces = [self._pieces_of(volume.voxels, patch_voxels) for volume in volumes]
+        self.pieces = [
+            patch_pieces(volume.voxels, patch_voxels, geometry.dims) for volume in volumes
+        ]
         self.queue: list[tuple[int, Box]] = []
         self.scale = [math.prod(cells) / math.prod(geometry.extents) for cells in geometry.cells]
 
@@ -262,9 +264,6 @@ class LatentTrainer:
         if frozen:
             trainable = [geometry.tile_box(volume.tile, level) for level in range(geometry.levels)]
         return _Latents(geometry, self.device, boxes, trainable)
-
-    def _pieces_of(self, voxels: Box, patch_voxels: int) -> list[list[tuple[int, int]]]:
-        return patch_pieces(voxels, patch_voxels, self.geometry.dims)
 
     def networks(self) -> dict[str, dict[str, torch.Tensor]]:
         """The networks and quantisation steps, on the CPU (to send to a worker)."""
