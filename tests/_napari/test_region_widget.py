@@ -97,6 +97,19 @@ def test_tiff_path_defaults_beside_the_file_and_nothing_is_overwritten_silently(
     first.unlink()
 
 
+def test_a_bundled_sample_s_region_goes_to_the_home_folder_not_the_installation(
+    make_napari_viewer, monkeypatch, tmp_path
+):
+    from napari_sincs._napari.sample_data import sample_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    viewer = make_napari_viewer()
+    sample = sample_path("cell_migration_2dt.sincs")
+    [layer] = viewer.open(str(sample), plugin="napari-sincs")
+    widget = RegionWidget(viewer)
+    assert widget.path.text() == str(tmp_path / f"{layer.name}_region.tif")
+
+
 def test_an_exported_channel_keeps_its_own_name(make_napari_viewer, sincs_files, qtbot, tmp_path):
     from napari_sincs.io import read_image
 

@@ -4,7 +4,8 @@ of the tile cache shared by every .sincs layer.
 
 The visible field of view comes from the camera (centre, zoom, canvas size), not from the
 corners napari records at its last draw, which lag behind a zoom until the canvas repaints. The
-TIFF path defaults to an unused name beside the .sincs file; an existing file is overwritten
+TIFF path defaults to an unused name beside the .sincs file (in the home folder for the bundled
+samples, which lie inside the installation); an existing file is overwritten
 only when "overwrite" is ticked, and anything but .tif/.tiff is refused, since the file written
 is always OME-TIFF.
 
@@ -19,6 +20,7 @@ import dataclasses
 import functools
 import itertools
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +217,7 @@ class RegionWidget(QWidget):
         layer = next((layer for layer in self.viewer.layers if layer.name == name), None)
         if self.path.text() not in ("", self._default_path) or layer is None:
             return
-        folder = lazy_of(layer).decoder.source.path.parent
+        folder = default_folder(lazy_of(layer).decoder.source.path)
         self._default_path = str(unused_path(folder, f"{file_stem(name)}_region", ".tif"))
         self.path.setText(self._default_path)
 
@@ -378,6 +380,17 @@ def tiff_contents(lazy: SincsArray, data: np.ndarray) -> tuple[np.ndarray, str, 
     own = [names[lazy.channel]] if lazy.channel < len(names) else []
     channel = dataclasses.replace(meta, channel_names=own)
     return np.expand_dims(data, axes.index("c")), axes, channel
+
+
+def default_folder(source: Path) -> Path:
+    """Where a region of `source` is written by default: beside it, except for files inside
+    this package (the bundled samples) or in a folder the user cannot write to, whose regions
+    go to the home folder instead of the installation."""
+    folder = source.parent
+    package = Path(__file__).resolve().parents[1]
+    if folder.resolve().is_relative_to(package) or not os.access(folder, os.W_OK):
+        return Path.home()
+    return folder
 
 
 def unused_path(folder: Path, stem: str, suffix: str) -> Path:
