@@ -109,6 +109,9 @@ def _crop(full: Callable[[], np.ndarray]) -> Callable[[tuple[slice, ...]], np.nd
 class Codec:
     name = ""
     family = "classical"
+    reads_voxel_size = False
+    """Whether `at_ratio` takes the file's voxel size (`scale`, `units`), as a user's file or
+    napari layer gives it to napari-sincs."""
 
     def unavailable(self) -> str | None:
         return None
@@ -375,6 +378,7 @@ class Sincs(Codec):
 
     name = "napari-sincs"
     family = "inr"
+    reads_voxel_size = True
 
     def __init__(self, **settings) -> None:
         self.settings = settings
@@ -404,11 +408,11 @@ class Sincs(Codec):
             report.file_bytes, lambda: sincs.decode(path), region, True, setting, seconds, block
         )
 
-    def at_ratio(self, data, axes, ratio):
+    def at_ratio(self, data, axes, ratio, scale=None, units=None):
         from napari_sincs import RatioUnreachableError
 
         try:
-            return self.compress_with(data, axes, ratio=ratio)
+            return self.compress_with(data, axes, ratio=ratio, scale=scale, units=units)
         except RatioUnreachableError:
             return None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_sincs.io import read_image
+from napari_sincs.io import LoadedImage, read_image
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -26,7 +26,11 @@ class Dataset:
     axes: str
 
     def load(self) -> np.ndarray:
-        return read_image(self.path, self.axes).data
+        return self.read().data
+
+    def read(self) -> LoadedImage:
+        """The image with what its file says about it (voxel size and units)."""
+        return read_image(self.path, self.axes)
 
 
 def _readme_axes(folder: Path) -> dict[str, str]:

@@ -58,10 +58,14 @@ def _median_time(action, repeats: int, patience: float = 10.0) -> tuple[float, o
 
 
 def measure(codec: Codec, dataset: Dataset, ratio: float, repeats: int = 3) -> dict:
-    data = dataset.load()
+    image = dataset.read()
+    data = image.data
     loaded = _rss_mb()
     row = {"dataset": dataset.name, "codec": codec.name, "target": ratio}
-    compressed = codec.at_ratio(data, dataset.axes, ratio)
+    voxel = {"scale": image.metadata.scale, "units": image.metadata.units}
+    compressed = codec.at_ratio(
+        data, dataset.axes, ratio, **(voxel if codec.reads_voxel_size else {})
+    )
     if compressed is None:
         return row | {"reached": False, "setting": "no setting reaches the ratio"}
     if compressed.nbytes > data.nbytes / ratio / REACH:

@@ -13,9 +13,10 @@ from napari_sincs.codec import presets
 from napari_sincs.codec.config import CompressionConfig
 from napari_sincs.codec.errors import CorruptFileError
 from napari_sincs.codec.families import get_family
-from napari_sincs.codec.families.latent import plan_for
+from napari_sincs.codec.families.latent import d_lag_for, plan_for
 from napari_sincs.codec.families.latent.fit import _planned, _unslabbed_if_tight
 from napari_sincs.codec.families.latent.reader import LatentValues
+from napari_sincs.codec.format.header import ImageMetadata
 
 LATENT = FAST.replace(family="latent", saliency="uniform", steps=300, batch_size=None)
 
@@ -147,6 +148,40 @@ def test_a_plane_of_a_z_stack_decodes_one_slab_of_its_tile(tmp_path):
         slabs = [key for key in values._tiles._entries if isinstance(key, tuple)]
         assert slabs == [(0, 5 // presets.LATENT_SLAB)]
         np.testing.assert_array_equal(lazy[3:9, 10:30], whole[3:9, 10:30])
+
+
+@pytest.mark.parametrize(
+    ("shape", "scale", "units", "expected"),
+    [
+        ((1, 1, 30, 64, 64), {"z": 5.0, "y": 2.0, "x": 2.0}, {"z": "µm", "y": "µm", "x": "µm"}, 2),
+        ((1, 1, 30, 64, 64), {"z": 0.29, "y": 0.26, "x": 0.26}, {}, 1),
+        ((1, 1, 30, 64, 64), {}, {}, 1),
+        ((1, 1, 30, 64, 64), {"z": 5.0, "y": 2.0, "x": 2.0}, {"z": "nm", "y": "µm", "x": "µm"}, 1),
+        ((30, 1, 1, 64, 64), {"t": 5.0, "y": 2.0, "x": 2.0}, {}, 1),
+    ],
+)
+def test_z_stays_finer_for_one_more_level_where_planes_lie_further_apart_than_pixels(
+    shape, scale, units, expected
+):
+    """Only a z stack whose voxel size, in one unit, puts its planes at least sqrt(2) pixels
+    apart; a time series, a stack without voxel size or with mixed units keep the default."""
+    plan = plan_for(shape, CompressionConfig(family="latent"))
+    metadata = ImageMetadata(scale=scale, units=units)
+    assert d_lag_for(plan, metadata) == expected
+
+
+def test_an_anisotropic_stack_is_coded_with_z_finer_and_decodes_region_by_region(tmp_path):
+    data = load("nuclei3d_crop.tif")
+    path = tmp_path / "anisotropic.sincs"
+    config = LATENT.replace(ratio=20, steps=60)
+    sincs.compress(data, path, axes="zyx", scale={"z": 3.0, "y": 1.0, "x": 1.0}, config=config)
+    whole = sincs.decode(path)
+    with sincs.open_sincs(path, cache_bytes=0) as lazy:
+        model = lazy.header.model
+        assert model.d_lag == 2
+        assert lazy.decoder.values.geometry.exponents[1][0] == 0, "z whole at the second level"
+        np.testing.assert_array_equal(lazy[4:7, 5:40, 10:30], whole[4:7, 5:40, 10:30])
+    assert sincs.metrics.psnr(data, whole) > flat_psnr(data) + 3
 
 
 def test_tiles_are_coded_whole_where_slab_streams_would_crowd_the_budget():

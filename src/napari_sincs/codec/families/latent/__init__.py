@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 from ... import presets
 from ...errors import InvalidConfigError
 from ...grouping import GroupPlan
 from ..base import Family
 from .spec import LatentSpec, spec_from_fields
+
+if TYPE_CHECKING:
+    from ...format.header import ImageMetadata
 
 
 def plan_for(shape: tuple[int, ...], config) -> GroupPlan:
@@ -47,6 +51,19 @@ def plan_for(shape: tuple[int, ...], config) -> GroupPlan:
     return GroupPlan(shape, time_groups, block, config.keyframe_interval)
 
 
+def d_lag_for(plan: GroupPlan, metadata: ImageMetadata) -> int:
+    """How many levels z stays finer than y and x: one more on a z stack whose voxel size puts
+    its planes at least presets.LATENT_ANISOTROPY pixels apart (presets.py)."""
+    scale, units = metadata.scale, metadata.units
+    sizes = [scale.get(axis) for axis in "zyx"]
+    if plan.shape[2] == 1 or None in sizes or len({units.get(axis) for axis in "zyx"}) > 1:
+        return presets.LATENT_D_LAG
+    z, y, x = sizes
+    if z >= presets.LATENT_ANISOTROPY * math.sqrt(y * x):
+        return presets.LATENT_D_LAG_ANISOTROPIC
+    return presets.LATENT_D_LAG
+
+
 class LatentFamily(Family):
     name = "latent"
     summary = "latent grids entropy-coded by an auto-regressive model, one synthesis network"
@@ -54,14 +71,14 @@ class LatentFamily(Family):
     required = True
     fits_on_clusters = True
 
-    def spec_for(self, plan: GroupPlan) -> LatentSpec:
+    def spec_for(self, plan: GroupPlan, d_lag: int = presets.LATENT_D_LAG) -> LatentSpec:
         spec = LatentSpec(
             self.name,
             plan.coordinate_axes,
             plan.coordinate_extents,
             levels=presets.LATENT_LEVELS,
             first=presets.LATENT_FIRST,
-            d_lag=presets.LATENT_D_LAG,
+            d_lag=d_lag,
             synthesis=presets.LATENT_SYNTHESIS,
             arm=presets.LATENT_ARM,
             context=presets.LATENT_CONTEXT,

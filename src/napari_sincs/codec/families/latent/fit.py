@@ -535,13 +535,15 @@ def encode_at_ratio(family, job, config):
     from ...encode.job import header_bytes, header_slack
     from ...encode.planning import Design
     from ...encode.rate import Encoded
+    from . import d_lag_for
 
     bits = presets.LATENT_NETWORK_BITS
     budget = job.raw_bytes / config.ratio
     device = pick_device(config.device)
     whole = trains_whole(job, device)
     plan = _planned(family, job.shape, config, budget, whole)
-    spec = _unslabbed_if_tight(family.spec_for(plan), plan, budget)
+    spec = family.spec_for(plan, d_lag_for(plan, job.metadata))
+    spec = _unslabbed_if_tight(spec, plan, budget)
     tiles = _tile_bytes(spec.geometry(plan))
     head = header_bytes(job.header(config, Design(plan, spec), bits))
     spec = _sized(spec, budget - head - tiles, bits)
