@@ -305,6 +305,10 @@ LATENT_D_LAG = 1
 # 34.44).
 LATENT_ANISOTROPY = 2**0.5
 LATENT_D_LAG_ANISOTROPIC = 2
+# Up to this ratio: at 1000x the second level's twice as many planes cost more than they give
+# (the benchmark harness, with the voxel size: brain_cells_3d 30x / 100x / 300x / 1000x +0.40 /
+# +0.14 / +0.17 / -0.31 dB, beads3d -0.09 / +0.23 / +0.32 / -0.43).
+LATENT_ANISOTROPIC_MAX_RATIO = 550.0
 LATENT_SYNTHESIS = (16, 16)
 LATENT_ARM = (16, 16)
 # What the entropy model sees of a latent's neighbours (families/latent/context.py): the 3x3

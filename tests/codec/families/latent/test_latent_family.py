@@ -164,10 +164,12 @@ def test_z_stays_finer_for_one_more_level_where_planes_lie_further_apart_than_pi
     shape, scale, units, expected
 ):
     """Only a z stack whose voxel size, in one unit, puts its planes at least sqrt(2) pixels
-    apart; a time series, a stack without voxel size or with mixed units keep the default."""
+    apart, and not at 1000x; a time series, a stack without voxel size or with mixed units
+    keep the default."""
     plan = plan_for(shape, CompressionConfig(family="latent"))
     metadata = ImageMetadata(scale=scale, units=units)
-    assert d_lag_for(plan, metadata) == expected
+    assert d_lag_for(plan, metadata, 100) == expected
+    assert d_lag_for(plan, metadata, 1000) == 1, "not at high ratios"
 
 
 def test_an_anisotropic_stack_is_coded_with_z_finer_and_decodes_region_by_region(tmp_path):

@@ -51,12 +51,15 @@ def plan_for(shape: tuple[int, ...], config) -> GroupPlan:
     return GroupPlan(shape, time_groups, block, config.keyframe_interval)
 
 
-def d_lag_for(plan: GroupPlan, metadata: ImageMetadata) -> int:
+def d_lag_for(plan: GroupPlan, metadata: ImageMetadata, ratio: float) -> int:
     """How many levels z stays finer than y and x: one more on a z stack whose voxel size puts
-    its planes at least presets.LATENT_ANISOTROPY pixels apart (presets.py)."""
+    its planes at least presets.LATENT_ANISOTROPY pixels apart, up to
+    presets.LATENT_ANISOTROPIC_MAX_RATIO (presets.py)."""
     scale, units = metadata.scale, metadata.units
     sizes = [scale.get(axis) for axis in "zyx"]
     if plan.shape[2] == 1 or None in sizes or len({units.get(axis) for axis in "zyx"}) > 1:
+        return presets.LATENT_D_LAG
+    if ratio > presets.LATENT_ANISOTROPIC_MAX_RATIO:
         return presets.LATENT_D_LAG
     z, y, x = sizes
     if z >= presets.LATENT_ANISOTROPY * math.sqrt(y * x):

@@ -542,7 +542,7 @@ def encode_at_ratio(family, job, config):
     device = pick_device(config.device)
     whole = trains_whole(job, device)
     plan = _planned(family, job.shape, config, budget, whole)
-    spec = family.spec_for(plan, d_lag_for(plan, job.metadata))
+    spec = family.spec_for(plan, d_lag_for(plan, job.metadata, config.ratio))
     spec = _unslabbed_if_tight(spec, plan, budget)
     tiles = _tile_bytes(spec.geometry(plan))
     head = header_bytes(job.header(config, Design(plan, spec), bits))
