@@ -306,8 +306,8 @@ LATENT_D_LAG = 1
 LATENT_ANISOTROPY = 2**0.5
 LATENT_D_LAG_ANISOTROPIC = 2
 # Up to this ratio: at 1000x the second level's twice as many planes cost more than they give
-# (the benchmark harness, with the voxel size: brain_cells_3d 30x / 100x / 300x / 1000x +0.40 /
-# +0.14 / +0.17 / -0.31 dB, beads3d -0.09 / +0.23 / +0.32 / -0.43).
+# (the benchmark harness, with the voxel size: brain_cells_3d 30x / 100x / 300x +0.40 / +0.14 /
+# +0.17 dB, 1000x 45.75 against 46.10; beads3d -0.09 / +0.23 / +0.32, 1000x level).
 LATENT_ANISOTROPIC_MAX_RATIO = 550.0
 LATENT_SYNTHESIS = (16, 16)
 LATENT_ARM = (16, 16)
