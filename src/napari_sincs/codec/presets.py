@@ -292,8 +292,8 @@ LATENT_LEVELS = 6
 LATENT_FIRST = 1
 LATENT_D_LAG = 1
 # A z stack whose planes lie at least LATENT_ANISOTROPY times further apart than its pixels (by
-# the image's voxel size, both axes in one unit) keeps z one level finer still
-# (LATENT_D_LAG_ANISOTROPIC): its neighbouring planes differ more than neighbouring pixels, so
+# the image's voxel size, both axes in one unit) keeps z one level finer still (d_lag
+# LATENT_D_LAG + 1): its neighbouring planes differ more than neighbouring pixels, so
 # cells that average as many planes as pixels blur z. Balanced 100x, d_lag 1 / 2 / 3:
 # brain_cells_3d (5 x 2 x 2 um) 47.38 / 47.77 / 47.64 dB, beads3d (0.125 x 0.022 um) 49.07 /
 # 49.25 / 48.88 (300x: 47.63 / 48.02); on stacks that are not anisotropic d_lag 2 loses:
@@ -304,7 +304,6 @@ LATENT_D_LAG = 1
 # both ways there (drosophila_histone_2dt 100x 36.07 -> 36.94 dB, cell_migration_2dt 34.82 ->
 # 34.44).
 LATENT_ANISOTROPY = 2**0.5
-LATENT_D_LAG_ANISOTROPIC = 2
 # Up to this ratio: at 1000x the second level's twice as many planes cost more than they give
 # (the benchmark harness, with the voxel size: brain_cells_3d 30x / 100x / 300x +0.40 / +0.14 /
 # +0.17 dB, 1000x 45.75 against 46.10; beads3d -0.09 / +0.23 / +0.32, 1000x level).

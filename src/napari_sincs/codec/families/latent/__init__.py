@@ -57,13 +57,13 @@ def d_lag_for(plan: GroupPlan, metadata: ImageMetadata, ratio: float) -> int:
     presets.LATENT_ANISOTROPIC_MAX_RATIO (presets.py)."""
     scale, units = metadata.scale, metadata.units
     sizes = [scale.get(axis) for axis in "zyx"]
-    if plan.shape[2] == 1 or None in sizes or len({units.get(axis) for axis in "zyx"}) > 1:
-        return presets.LATENT_D_LAG
-    if ratio > presets.LATENT_ANISOTROPIC_MAX_RATIO:
+    one_unit = len({units.get(axis) for axis in "zyx"}) == 1
+    if plan.shape[2] == 1 or None in sizes or not one_unit:
         return presets.LATENT_D_LAG
     z, y, x = sizes
-    if z >= presets.LATENT_ANISOTROPY * math.sqrt(y * x):
-        return presets.LATENT_D_LAG_ANISOTROPIC
+    anisotropic = z >= presets.LATENT_ANISOTROPY * math.sqrt(y * x)
+    if anisotropic and ratio <= presets.LATENT_ANISOTROPIC_MAX_RATIO:
+        return presets.LATENT_D_LAG + 1
     return presets.LATENT_D_LAG
 
 
@@ -74,14 +74,14 @@ class LatentFamily(Family):
     required = True
     fits_on_clusters = True
 
-    def spec_for(self, plan: GroupPlan, d_lag: int = presets.LATENT_D_LAG) -> LatentSpec:
+    def spec_for(self, plan: GroupPlan, d_lag: int | None = None) -> LatentSpec:
         spec = LatentSpec(
             self.name,
             plan.coordinate_axes,
             plan.coordinate_extents,
             levels=presets.LATENT_LEVELS,
             first=presets.LATENT_FIRST,
-            d_lag=d_lag,
+            d_lag=presets.LATENT_D_LAG if d_lag is None else d_lag,
             synthesis=presets.LATENT_SYNTHESIS,
             arm=presets.LATENT_ARM,
             context=presets.LATENT_CONTEXT,
