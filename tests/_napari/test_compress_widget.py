@@ -555,3 +555,17 @@ def test_a_trial_on_a_crop_shows_its_quality_over_the_original_and_the_whole_run
     show_trial(viewer, layer, result)
     assert [each.name for each in viewer.layers] == ["mosaic", "mosaic (crop trial)"]
     assert viewer.layers["mosaic (crop trial)"].bounding_box.visible, "the crop is outlined"
+
+
+def test_a_bundled_sample_s_output_goes_to_the_home_folder_not_the_installation(
+    make_napari_viewer, monkeypatch, qtbot, tmp_path
+):
+    from napari_sincs._napari.sample_data import sample_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(sample_path("cell_migration_2dt.sincs")), plugin="napari-sincs")
+    widget = CompressWidget(viewer)
+    widget.layer_box.setCurrentText(layer.name)
+    assert widget.output.text() == str(tmp_path / f"{layer.name}.sincs")
+    qtbot.waitUntil(lambda: widget.otsu_value.text() != "= …", timeout=30_000)

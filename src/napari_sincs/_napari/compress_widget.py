@@ -60,7 +60,7 @@ from . import remembered, volume_level
 from .activity import ActivityBar
 from .cache import shared_cache
 from .error_view import ErrorArray, error_layer_kwargs, go_to
-from .file_layers import ViewerArray, file_stem, layers_for
+from .file_layers import ViewerArray, default_folder, file_stem, layers_for
 from .layers import axes_for, layer_origin, names_axes, physical_metadata, source_metadata
 from .notify import notify_error
 from .trial_view import show_trial, view_centre
@@ -1076,11 +1076,12 @@ def decoded_name(name: str, taken: list[str]) -> str:
 
 
 def _folder_of(layer: Any) -> Path:
-    """Where a layer's data came from (its file, or the .sincs file behind a decoded layer)."""
+    """Where a layer's output goes by default: beside its file (or the .sincs file behind a
+    decoded layer), file_layers.default_folder's home folder for the bundled samples."""
     source = getattr(getattr(layer, "source", None), "path", None) or layer.metadata.get(
         "sincs_path"
     )
-    return Path(source).parent if source else Path.home()
+    return default_folder(Path(source)) if source else Path.home()
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

@@ -192,6 +192,17 @@ def file_stem(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "image"
 
 
+def default_folder(source: Path) -> Path:
+    """Where a file made from `source` goes by default: beside it, except for files inside this
+    package (the bundled samples) or in a folder the user cannot write to, whose outputs go to
+    the home folder instead of the installation."""
+    folder = source.parent
+    package = Path(__file__).resolve().parents[1]
+    if folder.resolve().is_relative_to(package) or not os.access(folder, os.W_OK):
+        return Path.home()
+    return folder
+
+
 def _channel_name(names: list[str], channel: int) -> str:
     return names[channel] if channel < len(names) and names[channel] else f"c{channel}"
 

@@ -20,7 +20,6 @@ import dataclasses
 import functools
 import itertools
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ from ..lazy import SincsArray
 from ..progress import DECODE, WRITE, CancelToken, ProgressCallback, ProgressEvent, check, report
 from .cache import set_cache_size, shared_cache
 from .camera import camera_of
-from .file_layers import ViewerArray, file_stem
+from .file_layers import ViewerArray, default_folder, file_stem
 from .notify import notify_error
 
 if TYPE_CHECKING:
@@ -380,17 +379,6 @@ def tiff_contents(lazy: SincsArray, data: np.ndarray) -> tuple[np.ndarray, str, 
     own = [names[lazy.channel]] if lazy.channel < len(names) else []
     channel = dataclasses.replace(meta, channel_names=own)
     return np.expand_dims(data, axes.index("c")), axes, channel
-
-
-def default_folder(source: Path) -> Path:
-    """Where a region of `source` is written by default: beside it, except for files inside
-    this package (the bundled samples) or in a folder the user cannot write to, whose regions
-    go to the home folder instead of the installation."""
-    folder = source.parent
-    package = Path(__file__).resolve().parents[1]
-    if folder.resolve().is_relative_to(package) or not os.access(folder, os.W_OK):
-        return Path.home()
-    return folder
 
 
 def unused_path(folder: Path, stem: str, suffix: str) -> Path:
